@@ -1,0 +1,55 @@
+// WGSL shared by every kernel: the parameter binding, the flat thread index, and strided views.
+//
+// A "view" in the parameter array is 9 words: element offset, then 8 strides (unused dims 0).
+// A "shape" is 9 words: ndim, then 8 sizes. Kernels walk the flat row-major index of the shape
+// and map it into each operand's view, which is how broadcasting (stride 0), transposes and slices
+// are read in place without copies.
+
+import type { Shape } from "../tensor/shape.ts";
+import { MAX_DIMS } from "../tensor/shape.ts";
+
+export const PARAMS = /* wgsl */ `@group(0) @binding(0) var<storage, read> params: array<u32>;`;
+
+/** Workgroups are 64 threads in x; the grid may fold into y when there are too many. */
+export const MAIN = /* wgsl */ `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 64u;`;
+
+export const VIEW_OFFSET = /* wgsl */ `
+// Offset in the operand of the flat index i over the shape at params[shapeAt] (ndim, sizes...),
+// through the view at params[viewAt] (offset, strides...).
+fn view_offset(i: u32, shapeAt: u32, viewAt: u32) -> u32 {
+  var rem = i;
+  var off = params[viewAt];
+  for (var d = i32(params[shapeAt]) - 1; d >= 0; d = d - 1) {
+    let size = params[shapeAt + 1u + u32(d)];
+    off = off + (rem % size) * params[viewAt + 1u + u32(d)];
+    rem = rem / size;
+  }
+  return off;
+}`;
+
+export interface ViewLike {
+  shape: Shape;
+  strides: Shape;
+  offset: number;
+}
+
+export function shapeWords(shape: Shape): number[] {
+  return [shape.length, ...pad8(shape)];
+}
+
+export function viewWords(v: { strides: Shape; offset: number }): number[] {
+  return [v.offset, ...pad8(v.strides)];
+}
+
+function pad8(xs: Shape): number[] {
+  return [...xs, ...new Array(MAX_DIMS - xs.length).fill(0)];
+}
+
+/** Bit pattern of an f32, for passing floats through the u32 parameter array. */
+export function f32Bits(x: number): number {
+  F32[0] = x;
+  return U32[0];
+}
+const F32 = new Float32Array(1), U32 = new Uint32Array(F32.buffer);

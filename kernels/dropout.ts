@@ -1,0 +1,15 @@
+// dropout mask: out[i] = scale if rand_bits(key, i) >> 8 >= threshold else 0, where
+// threshold = round(p * 2^24) and scale = 1 / (1 - p). The integer comparison makes the mask
+// bit-identical to the CPU reference (tensor/random.ts).   params: [n, key, threshold, scale bits]
+
+import { MAIN, PARAMS } from "./common.ts";
+import { WGSL_PCG } from "../tensor/random.ts";
+
+export const dropoutMaskWGSL = () => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${WGSL_PCG}
+${MAIN}
+  if (i >= params[0]) { return; }
+  out[i] = select(0.0, bitcast<f32>(params[3]), (rand_bits(params[1], i) >> 8u) >= params[2]);
+}`;

@@ -1,0 +1,58 @@
+// Elementwise kernels over strided views, one thread per output element.
+//
+// params: [n, shape(9), out view(9), operand views(9 each)...]
+// Operands are read through their views, so broadcasting (stride 0), permutes and slices cost no
+// copies; the output is written through a view too, which makes `copy` a strided scatter (used by
+// contiguous, concat, pad and in-place assignment).
+
+import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
+
+export const MATH = /* wgsl */ `
+// Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below f32 resolution near 1.
+fn erf_(x: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+  let p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
+  return sign(x) * (1.0 - p * exp(-x * x));
+}
+// WGSL's tanh may overflow to NaN for large |x| on some drivers; it is +-1 in f32 beyond 10.
+fn tanh_(x: f32) -> f32 { return tanh(clamp(x, -10.0, 10.0)); }
+// WGSL pow is exp2(y * log2(x)): undefined for x < 0. Integer exponents of negatives are defined.
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (x >= 0.0) { return pow(x, y); }
+  if (fract(y) != 0.0) { return bitcast<f32>(0x7fc00000u); }
+  let m = pow(-x, y);
+  return select(m, -m, fract(y * 0.5) != 0.0);
+}
+const GELU_K: f32 = 0.7978845608028654; // sqrt(2 / pi)
+const INV_SQRT2: f32 = 0.7071067811865476;
+const INV_SQRT_2PI: f32 = 0.3989422804014327;`;
+
+function kernel(operands: string[], expr: string, outType = "f32"): string {
+  const bindings = operands.map((name, k) =>
+    `@group(0) @binding(${k + 1}) var<storage, read> ${name}_: array<f32>;`
+  ).join("\n");
+  const loads = operands.map((name, k) => `  let ${name} = ${name}_[view_offset(i, 1u, ${19 + 9 * k}u)];`)
+    .join("\n");
+  return /* wgsl */ `
+${PARAMS}
+${bindings}
+@group(0) @binding(${operands.length + 1}) var<storage, read_write> out: array<${outType}>;
+${VIEW_OFFSET}
+${MATH}
+${MAIN}
+  if (i >= params[0]) { return; }
+${loads}
+  out[view_offset(i, 1u, 10u)] = ${expr};
+}`;
+}
+
+/** `expr` is a WGSL expression in `x`. */
+export const unaryWGSL = (expr: string) => kernel(["x"], expr);
+/** `expr` is a WGSL expression in `a` and `b`. */
+export const binaryWGSL = (expr: string) => kernel(["a", "b"], expr);
+export const whereWGSL = () => kernel(["c", "a", "b"], "select(b, a, c != 0.0)");
+
+/** Strided copy of i32 data (index tensors move through views too). */
+export const copyI32WGSL = () =>
+  kernel(["x"], "x", "i32").replace("var<storage, read> x_: array<f32>", "var<storage, read> x_: array<i32>");

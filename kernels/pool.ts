@@ -1,0 +1,98 @@
+// 2-D pooling over NCHW planes: max, average, and adaptive average, forward and backward.
+//
+// A window along one axis for output o covers input rows start, start + step, ... < end:
+//   max / avg:  start = o * s - p, end = start + (k - 1) * d + 1, step = d
+//   adaptive:   start = floor(o * In / Out), end = ceil((o + 1) * In / Out), step = 1
+// Forward: one thread per output. Backward: one thread per input element, visiting only the
+// outputs whose window can contain it (max pooling compares with the saved argmax), so there are
+// no atomics and the result is deterministic.
+//
+// params: [total, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, countIncludePad]
+
+import { MAIN, PARAMS } from "./common.ts";
+
+export type PoolMode = "max" | "avg" | "adaptive";
+
+const COMMON = (mode: PoolMode) => /* wgsl */ `
+${PARAMS}
+struct Win { start: i32, end: i32, step: i32 }
+fn win(o: i32, In: i32, Out: i32, k: i32, s: i32, p: i32, d: i32) -> Win {
+  ${
+  mode === "adaptive"
+    ? "return Win((o * In) / Out, ((o + 1) * In + Out - 1) / Out, 1);"
+    : "let start = o * s - p;\n  return Win(start, start + (k - 1) * d + 1, d);"
+}
+}
+// Outputs whose window may contain input row x: [lo, hi].
+fn outRange(x: i32, In: i32, Out: i32, k: i32, s: i32, p: i32, d: i32) -> vec2<i32> {
+  ${
+  mode === "adaptive"
+    ? "return vec2<i32>((x * Out) / In, min(Out - 1, ((x + 1) * Out - 1) / In));"
+    : "let reach = x + p - (k - 1) * d;\n  return vec2<i32>(select(0, (reach + s - 1) / s, reach > 0), min(Out - 1, (x + p) / s));"
+}
+}
+fn divisor(wh: Win, ww: Win, H: i32, W: i32, ph: i32, pw: i32) -> f32 {
+  ${
+  mode === "adaptive" ? "return f32((wh.end - wh.start) * (ww.end - ww.start));" : `if (params[13] != 0u) {
+    return f32((min(wh.end, H + ph) - wh.start) * (min(ww.end, W + pw) - ww.start));
+  }
+  return f32((min(wh.end, H) - max(wh.start, 0)) * (min(ww.end, W) - max(ww.start, 0)));`
+}
+}`;
+
+const DIMS = /* wgsl */ `
+  let H = i32(params[1]); let W = i32(params[2]); let OH = i32(params[3]); let OW = i32(params[4]);
+  let KH = i32(params[5]); let KW = i32(params[6]); let sh = i32(params[7]); let sw = i32(params[8]);
+  let ph = i32(params[9]); let pw = i32(params[10]); let dh = i32(params[11]); let dw = i32(params[12]);
+  let t = i32(i);`;
+
+export const poolWGSL = (mode: PoolMode) => /* wgsl */ `
+${COMMON(mode)}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${mode === "max" ? "@group(0) @binding(3) var<storage, read_write> arg: array<i32>;" : ""}
+${MAIN}
+  if (i >= params[0]) { return; }
+  ${DIMS}
+  let ow = t % OW; let oh = (t / OW) % OH; let plane = t / (OW * OH);
+  let wh = win(oh, H, OH, KH, sh, ph, dh); let ww = win(ow, W, OW, KW, sw, pw, dw);
+  var acc = ${mode === "max" ? "bitcast<f32>(0xff800000u)" : "0.0"};
+  var best = -1;
+  for (var ih = max(wh.start, 0); ih < min(wh.end, H); ih++) {
+    if ((ih - wh.start) % wh.step != 0) { continue; }
+    for (var iw = max(ww.start, 0); iw < min(ww.end, W); iw++) {
+      if ((iw - ww.start) % ww.step != 0) { continue; }
+      let v = x[(plane * H + ih) * W + iw];
+      ${mode === "max" ? "if (best < 0 || v > acc) { acc = v; best = ih * W + iw; }" : "acc += v;"}
+    }
+  }
+  ${mode === "max" ? "out[i] = acc;\n  arg[i] = best;" : "out[i] = acc / divisor(wh, ww, H, W, ph, pw);"}
+}`;
+
+export const poolGradWGSL = (mode: PoolMode) => /* wgsl */ `
+${COMMON(mode)}
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+${mode === "max" ? "@group(0) @binding(2) var<storage, read> arg: array<i32>;" : ""}
+@group(0) @binding(${mode === "max" ? 3 : 2}) var<storage, read_write> out: array<f32>;
+${MAIN}
+  if (i >= params[0]) { return; }
+  ${DIMS}
+  let iw = t % W; let ih = (t / W) % H; let plane = t / (W * H);
+  let rh = outRange(ih, H, OH, KH, sh, ph, dh); let rw = outRange(iw, W, OW, KW, sw, pw, dw);
+  var acc = 0.0;
+  for (var oh = rh.x; oh <= rh.y; oh++) {
+    let wh = win(oh, H, OH, KH, sh, ph, dh);
+    if (ih < wh.start || ih >= wh.end || (ih - wh.start) % wh.step != 0) { continue; }
+    for (var ow = rw.x; ow <= rw.y; ow++) {
+      let ww = win(ow, W, OW, KW, sw, pw, dw);
+      if (iw < ww.start || iw >= ww.end || (iw - ww.start) % ww.step != 0) { continue; }
+      let o = (plane * OH + oh) * OW + ow;
+      ${
+  mode === "max"
+    ? "if (arg[o] == ih * W + iw) { acc += g[o]; }"
+    : "acc += g[o] / divisor(wh, ww, H, W, ph, pw);"
+}
+    }
+  }
+  out[i] = acc;
+}`;

@@ -1,0 +1,31 @@
+// reduce: out[i] = op over the reduced dims of x, one thread per output element.
+//
+// params: [nOut, out shape(9), x kept-dims view(9), reduced shape(9), x reduced-dims view(9), nRed]
+// The input is read through two views: the kept dims locate the thread's slice, the reduced dims
+// walk it, so any axes of any strided input reduce without a transpose.
+// Tiling: none yet (a sequential loop per output); issue P2 replaces this for long rows.
+
+import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
+
+const OPS = {
+  sum: { init: "0.0", step: "acc + v" },
+  max: { init: "bitcast<f32>(0xff800000u)", step: "max(acc, v)" },
+  min: { init: "bitcast<f32>(0x7f800000u)", step: "min(acc, v)" },
+};
+export type ReduceOp = keyof typeof OPS;
+
+export const reduceWGSL = (op: ReduceOp) => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${VIEW_OFFSET}
+${MAIN}
+  if (i >= params[0]) { return; }
+  let base = view_offset(i, 1u, 10u);
+  var acc: f32 = ${OPS[op].init};
+  for (var j = 0u; j < params[37]; j = j + 1u) {
+    let v = x[base + view_offset(j, 19u, 28u)];
+    acc = ${OPS[op].step};
+  }
+  out[i] = acc;
+}`;

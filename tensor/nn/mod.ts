@@ -1,0 +1,2 @@
+export { Module, type StateDict } from "./module.ts";
+export * from "./layers.ts";

@@ -1,0 +1,124 @@
+// conv2d (stride, padding, dilation, groups, bias) on NCHW tensors: three direct kernels
+// (kernels/conv2d.ts) and their CPU twins. The gradient of each is built from the other two.
+
+import { conv2dInputGradWGSL, conv2dWeightGradWGSL, conv2dWGSL } from "../../kernels/conv2d.ts";
+import { empty } from "../create.ts";
+import { gpu } from "../storage.ts";
+import { fromOp, Tensor } from "../tensor.ts";
+import { add } from "./elementwise.ts";
+import { packed, reshape } from "./movement.ts";
+import { register } from "./registry.ts";
+
+register("conv2d");
+
+export type Pair = number | [number, number];
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+}
+
+const pair = (
+  p: Pair | undefined,
+  d: number,
+): [number, number] => (p === undefined ? [d, d] : typeof p === "number" ? [p, p] : p);
+
+interface Geometry {
+  N: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  OH: number;
+  OW: number;
+  KH: number;
+  KW: number;
+  s: [number, number];
+  p: [number, number];
+  d: [number, number];
+  G: number;
+}
+
+function geometry(x: Tensor, w: Tensor, o: Conv2dOptions): Geometry {
+  if (x.ndim !== 4 || w.ndim !== 4) {
+    throw new Error(`conv2d: input [${x.shape}] and weight [${w.shape}] must be 4-d`);
+  }
+  const [N, Cin, H, W] = x.shape, [Cout, Cig, KH, KW] = w.shape, G = o.groups ?? 1;
+  const s = pair(o.stride, 1), p = pair(o.padding, 0), d = pair(o.dilation, 1);
+  if (Cin % G || Cout % G || Cig * G !== Cin) {
+    throw new Error(`conv2d: ${Cin} input channels, weight [${w.shape}] and groups ${G} do not agree`);
+  }
+  const OH = Math.floor((H + 2 * p[0] - d[0] * (KH - 1) - 1) / s[0]) + 1;
+  const OW = Math.floor((W + 2 * p[1] - d[1] * (KW - 1) - 1) / s[1]) + 1;
+  if (OH <= 0 || OW <= 0) throw new Error(`conv2d: input [${x.shape}] is smaller than kernel [${w.shape}]`);
+  return { N, Cin, H, W, Cout, OH, OW, KH, KW, s, p, d, G };
+}
+
+type Which = "forward" | "input" | "weight";
+const CODE = { forward: conv2dWGSL, input: conv2dInputGradWGSL, weight: conv2dWeightGradWGSL };
+
+/** One of the three kernels: forward(x, w), input(dy, w) or weight(x, dy). */
+function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
+  const { N, Cin, H, W, Cout, OH, OW, KH, KW, s, p, d, G } = g;
+  const Cig = Cin / G, Cog = Cout / G;
+  const shape = which === "forward"
+    ? [N, Cout, OH, OW]
+    : which === "input"
+    ? [N, Cin, H, W]
+    : [Cout, Cig, KH, KW];
+  const [ac, bc] = [packed(a), packed(b)];
+  const out = empty(shape, { device: a.device, dtype: a.dtype });
+  if (a.device === "cpu") {
+    const A = ac.storage.host!, B = bc.storage.host!, O = out.storage.host!;
+    const xi = (n: number, c: number, h: number, w: number) => ((n * Cin + c) * H + h) * W + w;
+    const yi = (n: number, c: number, h: number, w: number) => ((n * Cout + c) * OH + h) * OW + w;
+    const wi = (co: number, ci: number, kh: number, kw: number) => ((co * Cig + ci) * KH + kh) * KW + kw;
+    // One loop nest, three accumulation targets: each tap pairs an x, a w and a y element.
+    for (let n = 0; n < N; n++) {
+      for (let co = 0; co < Cout; co++) {
+        const grp = Math.floor(co / Cog);
+        for (let oh = 0; oh < OH; oh++) {
+          for (let ow = 0; ow < OW; ow++) {
+            for (let ci = 0; ci < Cig; ci++) {
+              for (let kh = 0; kh < KH; kh++) {
+                const ih = oh * s[0] - p[0] + kh * d[0];
+                if (ih < 0 || ih >= H) continue;
+                for (let kw = 0; kw < KW; kw++) {
+                  const iw = ow * s[1] - p[1] + kw * d[1];
+                  if (iw < 0 || iw >= W) continue;
+                  const x = xi(n, grp * Cig + ci, ih, iw), y = yi(n, co, oh, ow), w = wi(co, ci, kh, kw);
+                  if (which === "forward") O[y] += A[x] * B[w];
+                  else if (which === "input") O[x] += A[y] * B[w];
+                  else O[w] += A[x] * B[y];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  } else {
+    gpu().run({
+      name: `conv2d_${which}`,
+      code: CODE[which](),
+      params: [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G],
+      reads: [ac.storage.binding, bc.storage.binding],
+      writes: [out.storage.binding],
+      threads: out.size,
+    });
+  }
+  if (ac !== a) ac.dispose();
+  if (bc !== b) bc.dispose();
+  return out;
+}
+
+/** 2-D convolution (cross-correlation, as PyTorch): x [N, Cin, H, W], weight [Cout, Cin/groups, KH, KW]. */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const g = geometry(x, weight, opts);
+  const y = fromOp("conv2d", convKernel("forward", x, weight, g), [x, weight], (dy) => [
+    convKernel("input", dy, weight, g),
+    convKernel("weight", x, dy, g),
+  ]);
+  return bias ? add(y, reshape(bias, [1, g.Cout, 1, 1])) : y;
+}

@@ -1,0 +1,161 @@
+// One entry per registered op: the cases its three checks run on. Shapes are deliberately odd
+// (primes, size-1 dims, broadcasting on either side); tests/registry_test.ts fails when an op has
+// no entry here.
+
+import { F, manualSeed, type Tensor } from "../tensor/mod.ts";
+import type { Case } from "./helpers/check.ts";
+
+const x = (shape: number[], low?: number, high?: number) => ({ shape, low, high });
+const pos = (shape: number[]) => x(shape, 0.5, 2);
+const unary = (f: (t: Tensor) => Tensor, positive = false): Case[] => [
+  { inputs: [positive ? pos([3, 1, 7]) : x([3, 1, 7])], fn: f },
+  { inputs: [positive ? pos([2, 5]) : x([2, 5])], fn: f },
+];
+const binary = (f: (a: Tensor, b: Tensor) => Tensor, a = x, b = x): Case[] => [
+  { inputs: [a([2, 5]), b([2, 5])], fn: f },
+  { inputs: [a([3, 1, 5]), b([4, 1])], fn: f }, // both sides broadcast
+  { inputs: [a([1]), b([2, 3])], fn: f }, // left side broadcast only
+  { inputs: [a([2, 3, 4]), b([])], fn: f }, // scalar on the right
+];
+const reduce = (f: (t: Tensor, axes?: number | number[], keep?: boolean) => Tensor): Case[] => [
+  { inputs: [x([3, 4, 5])], fn: (t) => f(t, 1) },
+  { inputs: [x([3, 4, 5])], fn: (t) => f(t, [0, 2], true) },
+  { inputs: [x([2, 1, 6])], fn: (t) => f(t) },
+  { inputs: [x([5, 3])], fn: (t) => f(t, -1, true) },
+];
+const idx = (shape: number[], index: number[]) => ({ shape, index });
+
+export const CASES: Record<string, Case[]> = {
+  neg: unary(F.neg),
+  exp: unary(F.exp),
+  log: unary(F.log, true),
+  sqrt: unary(F.sqrt, true),
+  rsqrt: unary(F.rsqrt, true),
+  abs: unary(F.abs),
+  relu: unary(F.relu),
+  tanh: unary(F.tanh),
+  sigmoid: unary(F.sigmoid),
+  gelu: unary((t) => F.gelu(t, "tanh")),
+  geluErf: unary((t) => F.gelu(t, "none")),
+
+  add: binary(F.add),
+  sub: binary(F.sub),
+  mul: binary(F.mul),
+  div: binary(F.div, x, pos),
+  pow: [...binary(F.pow, pos, x), { inputs: [x([2, 3])], fn: (t) => F.pow(t, 3) }],
+  maximum: binary(F.maximum),
+  minimum: binary(F.minimum),
+  where: [
+    {
+      inputs: [{ shape: [2, 1, 4], low: 0, high: 1, noGrad: true }, x([3, 4]), x([2, 3, 1])],
+      fn: (c, a, b) => F.where(F.binary("gt", c, 0.5), a, b),
+    },
+  ],
+
+  sum: reduce(F.sum),
+  mean: reduce(F.mean),
+  max: reduce(F.max),
+  min: reduce(F.min),
+  var: [...reduce((t, a, k) => F.variance(t, a, k)), {
+    inputs: [x([4, 6])],
+    fn: (t) => F.variance(t, 0, false, 0),
+  }],
+  logsumexp: reduce(F.logsumexp),
+
+  matmul: [
+    { inputs: [x([5, 7]), x([7, 3])], fn: F.matmul },
+    { inputs: [x([2, 1, 4, 3]), x([5, 3, 6])], fn: F.matmul }, // broadcast batch dims
+    { inputs: [x([7]), x([7, 3])], fn: F.matmul },
+    { inputs: [x([4, 7]), x([7])], fn: F.matmul },
+    { inputs: [x([3, 5]), x([3, 2])], fn: (a, b) => F.matmul(F.transpose(a), b) }, // A^T read in place
+  ],
+
+  reshape: [{ inputs: [x([3, 4, 2])], fn: (t) => F.reshape(t, [4, -1]) }],
+  permute: [{ inputs: [x([2, 3, 4])], fn: (t) => F.permute(t, [2, 0, 1]) }],
+  expand: [{ inputs: [x([3, 1])], fn: (t) => F.expand(t, [2, 3, 4]) }],
+  slice: [
+    { inputs: [x([5, 4])], fn: (t) => F.slice(t, 0, 1, 4) },
+    { inputs: [x([3, 6])], fn: (t) => F.slice(t, -1, -4, -1) },
+  ],
+  pad: [{ inputs: [x([2, 3])], fn: (t) => F.pad(t, [[1, 0], [2, 3]], 0.5) }],
+  concat: [{ inputs: [x([2, 3]), x([2, 1]), x([2, 4])], fn: (a, b, c) => F.concat([a, b, c], 1) }],
+  stack: [{ inputs: [x([3, 2]), x([3, 2])], fn: (a, b) => F.stack([a, b], 1) }],
+  contiguous: [{ inputs: [x([3, 5])], fn: (t) => F.contiguous(F.transpose(t)) }],
+
+  softmax: [{ inputs: [x([3, 7])], fn: (t) => F.softmax(t) }, {
+    inputs: [x([2, 5, 3])],
+    fn: (t) => F.softmax(t, 1),
+  }],
+  logSoftmax: [{ inputs: [x([3, 7])], fn: (t) => F.logSoftmax(t) }, {
+    inputs: [x([2, 5, 3])],
+    fn: (t) => F.logSoftmax(t, 0),
+  }],
+  layerNorm: [
+    { inputs: [x([4, 7]), x([7]), x([7])], fn: (t, w, b) => F.layerNorm(t, [7], w, b) },
+    { inputs: [x([2, 3, 5])], fn: (t) => F.layerNorm(t, [3, 5]) },
+  ],
+
+  conv2d: [
+    {
+      inputs: [x([2, 4, 7, 6]), x([6, 2, 3, 3]), x([6])],
+      fn: (t, w, b) => F.conv2d(t, w, b, { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 }),
+    },
+    { inputs: [x([1, 3, 5, 5]), x([4, 3, 1, 1])], fn: (t, w) => F.conv2d(t, w) },
+    {
+      inputs: [x([2, 2, 6, 5]), x([3, 2, 3, 2])],
+      fn: (t, w) => F.conv2d(t, w, null, { stride: 2, padding: 1 }),
+    },
+  ],
+  batchNorm2d: [
+    {
+      inputs: [x([3, 4, 3, 2]), x([4]), x([4])],
+      fn: (t, w, b) => F.batchNorm2d(t, null, null, w, b, { training: true }),
+    },
+    {
+      inputs: [x([2, 3, 2, 2]), pos([3]), { shape: [3], noGrad: true }, pos([3])],
+      fn: (t, rv, rm, w) => F.batchNorm2d(t, rm, rv, w, null, { training: false }),
+    },
+  ],
+  maxPool2d: [
+    { inputs: [x([2, 3, 7, 6])], fn: (t) => F.maxPool2d(t, 3, { stride: 2, padding: 1 }) },
+    { inputs: [x([1, 2, 7, 7])], fn: (t) => F.maxPool2d(t, 2, { stride: 1, dilation: 2 }) },
+  ],
+  avgPool2d: [
+    { inputs: [x([2, 3, 7, 6])], fn: (t) => F.avgPool2d(t, 3, { stride: 2, padding: 1 }) },
+    {
+      inputs: [x([2, 3, 7, 6])],
+      fn: (t) => F.avgPool2d(t, [3, 2], { stride: [2, 1], padding: 1, countIncludePad: false }),
+    },
+  ],
+  adaptiveAvgPool2d: [
+    { inputs: [x([2, 3, 7, 6])], fn: (t) => F.adaptiveAvgPool2d(t, [3, 4]) },
+    { inputs: [x([1, 4, 5, 5])], fn: (t) => F.adaptiveAvgPool2d(t, 1) },
+  ],
+  embedding: [{
+    inputs: [idx([2, 5], [3, 0, 6, 3, 3, 1, 0, 6, 2, 3]), x([7, 4])],
+    fn: (i, t) => F.embedding(i, t),
+  }],
+  pick: [{ inputs: [x([5, 6]), idx([5], [2, 0, -100, 5, 2])], fn: (t, i) => F.pick(t, i) }],
+  dropout: [{
+    inputs: [x([4, 6])],
+    fn: (t) => {
+      manualSeed(7); // the same mask for every evaluation
+      return F.dropout(t, 0.3);
+    },
+  }],
+  crossEntropy: [
+    { inputs: [x([2, 3, 5]), idx([2, 3], [1, 4, -100, 0, 2, 2])], fn: (l, t) => F.crossEntropy(l, t) },
+    {
+      inputs: [x([4, 6]), idx([4], [5, 0, 3, 7])],
+      fn: (l, t) => F.crossEntropy(l, t, { labelSmoothing: 0.1, ignoreIndex: 7 }),
+    },
+    {
+      inputs: [x([3, 4]), idx([3], [1, 0, 3])],
+      fn: (l, t) => F.crossEntropy(l, t, { reduction: "sum", labelSmoothing: 0.2 }),
+    },
+    {
+      inputs: [x([3, 4]), idx([3], [1, -100, 3])],
+      fn: (l, t) => F.crossEntropy(l, t, { reduction: "none" }),
+    },
+  ],
+};
