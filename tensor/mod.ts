@@ -7,7 +7,7 @@ import { initWebGPU } from "./storage.ts";
 
 export { isGradEnabled, noGrad, Tensor, tidy } from "./tensor.ts";
 export { arange, empty, full, ones, rand, randn, tensor, type TensorOptions, zeros } from "./create.ts";
-export { type Device, device, type DType, gpu, initWebGPU, setBackend } from "./storage.ts";
+export { type Device, device, type DType, gpu, initWebGPU, memory, setBackend } from "./storage.ts";
 export { manualSeed, rngState, setRngState } from "./random.ts";
 export * as F from "./ops/mod.ts";
 export * as nn from "./nn/mod.ts";

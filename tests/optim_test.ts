@@ -1,0 +1,132 @@
+// Optimizers: AdamW against PyTorch (committed fixture from tools/make_fixtures.py), AdamW and
+// SGD against their closed forms on a quadratic, and the LR schedules.
+
+import assert from "node:assert";
+import { device, F, optim, type Tensor, tensor, tidy } from "../tensor/mod.ts";
+import { relError } from "./helpers/check.ts";
+
+interface Arr {
+  shape: number[];
+  data: number[];
+}
+const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/adamw_parity.json", import.meta.url)));
+
+for (const dev of ["cpu", "webgpu"] as const) {
+  if (dev === "webgpu" && device() !== "webgpu") continue;
+  const tol = dev === "cpu" ? 1e-12 : 1e-4;
+  Deno.test(`AdamW + warmup/inverse-sqrt + clipping matches PyTorch for 10 steps (${dev})`, async () => {
+    const dtype = dev === "cpu" ? "f64" : "f32";
+    const t = (a: Arr, requiresGrad = false) => tensor(a.data, a.shape, { device: dev, dtype, requiresGrad });
+    const { x: xa, y: ya, W0, b0 } = fixture.problem;
+    const [x, y, W, b] = [t(xa), t(ya), t(W0, true), t(b0, true)];
+    const [gW, gb] = fixture.optimizer.groups;
+    const opt = new optim.AdamW([
+      { params: [W], lr: gW.lr, weightDecay: gW.weight_decay },
+      { params: [b], lr: gb.lr, weightDecay: gb.weight_decay },
+    ], { betas: fixture.optimizer.betas, eps: fixture.optimizer.eps });
+    const sched = new optim.LRScheduler(opt, optim.warmupInverseSqrt(fixture.schedule.warmup));
+    for (const s of fixture.steps) {
+      const { loss, norm } = tidy(() => {
+        const d = F.sub(F.add(F.matmul(x, W), b), y);
+        const loss = F.sum(F.mul(d, d));
+        loss.backward();
+        return { loss, norm: optim.clipGradNorm([W, b], fixture.clip.max_norm) };
+      });
+      assert.deepEqual(opt.groups.map((g) => g.lr).map((v, i) => Math.abs(v - s.lr[i]) < 1e-15), [
+        true,
+        true,
+      ]);
+      opt.step();
+      sched.step();
+      opt.zeroGrad();
+      const step = `step ${s.step}`;
+      assert(Math.abs((await loss.item()) - s.loss) <= tol * Math.abs(s.loss), `${step}: loss`);
+      assert(Math.abs((await norm.item()) - s.grad_norm) <= tol * s.grad_norm, `${step}: grad norm`);
+      assert(
+        relError(await W.toArray(), s.W.data) <= tol,
+        `${step}: W differs by ${relError(await W.toArray(), s.W.data)}`,
+      );
+      assert(relError(await b.toArray(), s.b.data) <= tol, `${step}: b`);
+      loss.dispose();
+      norm.dispose();
+    }
+    opt.dispose();
+    for (const v of [x, y, W, b]) v.dispose();
+  });
+}
+
+/** Minimises f(p) = sum(c * (p - t)^2) / 2, whose gradient c * (p - t) is known in closed form. */
+function quadratic(dev: "cpu" | "webgpu", make: (p: Tensor) => optim.Optimizer, steps: number) {
+  const dtype = dev === "cpu" ? "f64" : "f32";
+  const p = tensor([1, -2, 3], [3], { device: dev, dtype, requiresGrad: true });
+  const c = tensor([1, 2, 0.5], [3], { device: dev, dtype }),
+    target = tensor([0.5, 0.5, -1], [3], { device: dev, dtype });
+  const opt = make(p);
+  for (let i = 0; i < steps; i++) {
+    tidy(() => F.div(F.sum(F.mul(c, F.pow(F.sub(p, target), 2))), 2).backward());
+    opt.step();
+    opt.zeroGrad();
+  }
+  return { p, c: [1, 2, 0.5], target: [0.5, 0.5, -1], init: [1, -2, 3] };
+}
+
+for (const dev of ["cpu", "webgpu"] as const) {
+  if (dev === "webgpu" && device() !== "webgpu") continue;
+  const tol = dev === "cpu" ? 1e-12 : 1e-5;
+
+  Deno.test(`AdamW on a quadratic follows the closed-form update (${dev})`, async () => {
+    const [lr, b1, b2, eps, wd] = [0.1, 0.9, 0.99, 1e-8, 0.1];
+    const { p, c, target, init } = quadratic(
+      dev,
+      (q) => new optim.AdamW([q], { lr, betas: [b1, b2], eps, weightDecay: wd }),
+      5,
+    );
+    const want = init.map((p0, i) => {
+      let q = p0, m = 0, v = 0;
+      for (let t = 1; t <= 5; t++) {
+        const g = c[i] * (q - target[i]);
+        m = b1 * m + (1 - b1) * g;
+        v = b2 * v + (1 - b2) * g * g;
+        q = q * (1 - lr * wd) - lr * (m / (1 - b1 ** t)) / (Math.sqrt(v / (1 - b2 ** t)) + eps);
+      }
+      return q;
+    });
+    assert(relError(await p.toArray(), want) <= tol, `got ${await p.toArray()}, want ${want}`);
+  });
+
+  Deno.test(`SGD with Nesterov momentum on a quadratic follows the closed-form update (${dev})`, async () => {
+    const [lr, mu, wd] = [0.1, 0.9, 0.01];
+    const { p, c, target, init } = quadratic(
+      dev,
+      (q) => new optim.SGD([q], { lr, momentum: mu, nesterov: true, weightDecay: wd }),
+      4,
+    );
+    const want = init.map((p0, i) => {
+      let q = p0, buf = 0;
+      for (let t = 1; t <= 4; t++) {
+        const g = c[i] * (q - target[i]) + wd * q;
+        buf = t === 1 ? g : mu * buf + g;
+        q -= lr * (g + mu * buf);
+      }
+      return q;
+    });
+    assert(relError(await p.toArray(), want) <= tol, `got ${await p.toArray()}, want ${want}`);
+  });
+}
+
+Deno.test("schedules: warmup then inverse square root; cosine", () => {
+  const f = optim.warmupInverseSqrt(500);
+  assert.equal(f(1), 1 / 500);
+  assert.equal(f(500), 1);
+  assert.equal(f(2000), 0.5);
+  const c = optim.cosine(110, { warmup: 10, minFactor: 0.1 });
+  assert.equal(c(5), 0.5);
+  assert(Math.abs(c(60) - 0.55) < 1e-12);
+  assert(Math.abs(c(110) - 0.1) < 1e-12);
+});
+
+Deno.test("optimizers reject tensors that do not require grad and duplicated parameters", () => {
+  const p = tensor([1, 2], [2], { device: "cpu", requiresGrad: true });
+  assert.throws(() => new optim.Adam([tensor([1], [1], { device: "cpu" })]), /does not require grad/);
+  assert.throws(() => new optim.AdamW([{ params: [p] }, { params: [p] }]), /more than one group/);
+});
