@@ -76,7 +76,11 @@ function toRgb(width: number, height: number, src: ArrayLike<number>, channels: 
 }
 
 /** Encode RGB as JPEG (native codec) or PNG. */
-export async function encodeRgb(rgb: Rgb, format: "jpeg" | "png", quality = 90): Promise<Uint8Array> {
+export async function encodeRgb(
+  rgb: Rgb,
+  format: "jpeg" | "png",
+  quality = 90,
+): Promise<Uint8Array<ArrayBuffer>> {
   const image = new Image(rgb.width, rgb.height);
   const out = image.bitmap, n = rgb.width * rgb.height;
   for (let i = 0; i < n; i++) {
@@ -85,5 +89,7 @@ export async function encodeRgb(rgb: Rgb, format: "jpeg" | "png", quality = 90):
     out[4 * i + 2] = rgb.data[3 * i + 2];
     out[4 * i + 3] = 255;
   }
-  return format === "jpeg" ? await image.encodeJPEG(quality as Parameters<Image["encodeJPEG"]>[0]) : await image.encode(1);
+  const q = quality as Parameters<Image["encodeJPEG"]>[0];
+  const bytes = format === "jpeg" ? await image.encodeJPEG(q) : await image.encode(1);
+  return new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -23,14 +23,23 @@ export type DecodeResult =
   | { id: number; ok: false; reason: FailureReason; message: string };
 
 export async function runDecodeJob(job: DecodeJob): Promise<DecodeResult> {
-  const fail = (reason: FailureReason, message: string): DecodeResult => ({ id: job.id, ok: false, reason, message });
+  const fail = (reason: FailureReason, message: string): DecodeResult => ({
+    id: job.id,
+    ok: false,
+    reason,
+    message,
+  });
   if (!sniffType(job.bytes)) return fail("not_image", "bytes are not a JPEG, PNG, GIF, TIFF or WebP image");
   const dims = sniffDimensions(job.bytes);
   if (!dims) return fail("decode_error", "unreadable image header");
   const { width, height } = dims;
   // Checked on the header, before decoding: a bomb never gets to allocate its pixels.
-  if (width * height > job.maxPixels) return fail("too_large", `${width}x${height} exceeds ${job.maxPixels} pixels`);
-  if (Math.min(width, height) < job.minSide) return fail("too_small", `${width}x${height} under ${job.minSide} px`);
+  if (width * height > job.maxPixels) {
+    return fail("too_large", `${width}x${height} exceeds ${job.maxPixels} pixels`);
+  }
+  if (Math.min(width, height) < job.minSide) {
+    return fail("too_small", `${width}x${height} under ${job.minSide} px`);
+  }
   const need = Math.ceil(job.size * job.plan.zoom);
   const scale = job.size ? need / Math.min(width, height) : 1;
   try {

@@ -99,7 +99,9 @@ export async function photometric(img: Float32Array, size: number, plan: Augment
   for (let i = 0; i < img.length; i++) img[i] = Math.min(1, Math.max(0, img[i]));
   if (plan.jpegQuality > 0) {
     const data = Uint8Array.from(img, (x) => Math.round(x * 255));
-    const again = await decodeRgb(await encodeRgb({ width: size, height: size, data }, "jpeg", plan.jpegQuality));
+    const again = await decodeRgb(
+      await encodeRgb({ width: size, height: size, data }, "jpeg", plan.jpegQuality),
+    );
     for (let i = 0; i < img.length; i++) img[i] = again.data[i] / 255;
   }
   return img;

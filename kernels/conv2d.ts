@@ -6,9 +6,11 @@
 //   weight grad   dw[co, ci, kh, kw] = sum_{n, oh, ow} dy[n, co, oh, ow] * x[n, g*Cig + ci, ih, iw]
 //
 // params: [total, N, Cin, H, W, Cout, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, groups]
-// Tiling: none (correctness reference); issue P2 turns these into implicit GEMMs.
+// Tiling: none; these direct kernels are the reference variants. The implicit-GEMM variants below
+// are the fast ones.
 
 import { MAIN, PARAMS } from "./common.ts";
+import { type GemmConfig, gemmWGSL } from "./gemm.ts";
 
 const HEAD = /* wgsl */ `
 ${PARAMS}
@@ -84,3 +86,106 @@ export const conv2dWeightGradWGSL = () =>
   }
   out[i] = acc;
 }`;
+
+// ---- implicit GEMM ------------------------------------------------------------------------------
+// The same three products as GEMMs for the register-blocked template (kernels/gemm.ts), one group
+// per z slice; the im2col matrix is never built: loads index the NCHW tensors directly.
+//
+//   forward   M = Cout/G, N = N*OH*OW, K = Cin/G*KH*KW   A = w,           B = im2col(x)
+//   input     M = Cin/G,  N = N*H*W,   K = Cout/G*KH*KW  A = w (per tap), B = dy at the tap's output
+//   weight    M = Cout/G, N = Cin/G*KH*KW, K = N*OH*OW  A = dy,          B = im2col(x)^T
+// params: [G, M, N, K]; the geometry is compiled in as constants (one pipeline per layer shape).
+
+/** Conv geometry, baked into the shader as constants: divisions by constants become multiplies. */
+export interface ConvDims {
+  N: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  OH: number;
+  OW: number;
+  KH: number;
+  KW: number;
+  s: [number, number];
+  p: [number, number];
+  d: [number, number];
+  G: number;
+}
+
+function consts(g: ConvDims): string {
+  const u = { Nb: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, OH: g.OH, OW: g.OW, KH: g.KH, KW: g.KW };
+  const i = { sh: g.s[0], sw: g.s[1], ph: g.p[0], pw: g.p[1], dh: g.d[0], dw: g.d[1] };
+  return [
+    ...Object.entries(u).map(([k, v]) => `const ${k}: u32 = ${v}u;`),
+    ...Object.entries(i).map(([k, v]) => `const ${k}: i32 = ${v};`),
+    `const Cig: u32 = ${g.Cin / g.G}u; const Cog: u32 = ${g.Cout / g.G}u; const KHW: u32 = ${g.KH * g.KW}u;`,
+  ].join("\n");
+}
+
+const DIMS = /* wgsl */ `  let g = b;`;
+
+const IO = /* wgsl */ `
+@group(0) @binding(1) var<storage, read> a_: array<f32>;
+@group(0) @binding(2) var<storage, read> b_: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;`;
+
+const each = (n: number, f: (i: number) => string) => [...Array(n).keys()].map(f).join("\n");
+
+/** forward: a_ = x, b_ = w, out = y */
+export const conv2dGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
+  gemmWGSL({
+    decls: IO + consts(dims),
+    setup: `${DIMS}
+${each(c.tm, (i) => `  let wr${i} = (g * Cog + m_${i}) * K;`)}
+${
+      each(c.tn, (j) =>
+        `  let nb${j} = n_${j} / (OH * OW); let p${j} = n_${j} % (OH * OW);
+  let ih${j} = i32(p${j} / OW) * sh - ph; let iw${j} = i32(p${j} % OW) * sw - pw;
+  let xb${j} = (nb${j} * Cin + g * Cig) * H * W;`)
+    }`,
+    perK: `    let ci = k / KHW; let r = k % KHW; let kh = i32(r / KW) * dh; let kw = i32(r % KW) * dw;`,
+    loadA: (i) => `b_[wr${i} + k]`,
+    loadB: (j) =>
+      `select(0.0, a_[xb${j} + (ci * H + u32(ih${j} + kh)) * W + u32(iw${j} + kw)], ` +
+      `u32(ih${j} + kh) < H && u32(iw${j} + kw) < W)`,
+    store: (i, j, v) => `out[(nb${j} * Cout + g * Cog + m0 + ${i}u) * OH * OW + p${j}] = ${v};`,
+  }, c);
+
+/** input gradient: a_ = dy, b_ = w, out = dx */
+export const conv2dInputGradGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
+  gemmWGSL({
+    decls: IO + consts(dims),
+    setup: `${DIMS}
+${
+      each(c.tn, (j) =>
+        `  let nb${j} = n_${j} / (H * W); let p${j} = n_${j} % (H * W);
+  let y${j} = i32(p${j} / W) + ph; let x${j} = i32(p${j} % W) + pw;`)
+    }`,
+    perK: `    let co = g * Cog + k / KHW; let r = k % KHW; let kh = i32(r / KW) * dh; let kw = i32(r % KW) * dw;`,
+    loadA: (i) => `b_[(co * Cig + m_${i}) * KHW + r]`,
+    loadB: (j) =>
+      `select(0.0, a_[((nb${j} * Cout + co) * OH + u32((y${j} - kh) / sh)) * OW + u32((x${j} - kw) / sw)], ` +
+      `y${j} >= kh && x${j} >= kw && (y${j} - kh) % sh == 0 && (x${j} - kw) % sw == 0 && ` +
+      `u32((y${j} - kh) / sh) < OH && u32((x${j} - kw) / sw) < OW)`,
+    store: (i, j, v) => `out[(nb${j} * Cin + g * Cig + m0 + ${i}u) * H * W + p${j}] = ${v};`,
+  }, c);
+
+/** weight gradient: a_ = x, b_ = dy, out = dw */
+export const conv2dWeightGradGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
+  gemmWGSL({
+    decls: IO + consts(dims),
+    setup: `${DIMS}
+${
+      each(c.tn, (j) =>
+        `  let ci${j} = n_${j} / KHW; let kh${j} = i32((n_${j} % KHW) / KW) * dh; let kw${j} = i32(n_${j} % KW) * dw;`)
+    }`,
+    perK: `    let nb = k / (OH * OW); let p = k % (OH * OW);
+    let ih = i32(p / OW) * sh - ph; let iw = i32(p % OW) * sw - pw;
+    let dyb = (nb * Cout + g * Cog) * OH * OW + p; let xb = (nb * Cin + g * Cig) * H * W;`,
+    loadA: (i) => `b_[dyb + m_${i} * OH * OW]`,
+    loadB: (j) =>
+      `select(0.0, a_[xb + (ci${j} * H + u32(ih + kh${j})) * W + u32(iw + kw${j})], ` +
+      `u32(ih + kh${j}) < H && u32(iw + kw${j}) < W)`,
+    store: (i, j, v) => `out[(g * Cog + m0 + ${i}u) * N + n0 + ${j}u] = ${v};`,
+  }, c);

@@ -68,6 +68,11 @@ export const CASES: Record<string, Case[]> = {
     { inputs: [x([7]), x([7, 3])], fn: F.matmul },
     { inputs: [x([4, 7]), x([7])], fn: F.matmul },
     { inputs: [x([3, 5]), x([3, 2])], fn: (a, b) => F.matmul(F.transpose(a), b) }, // A^T read in place
+    // multiples of 4, so the vec4 variants apply: NN, NT (a Linear layer's W^T), TN, batched
+    { inputs: [x([12, 8]), x([8, 16])], fn: F.matmul, contiguousOnly: true },
+    { inputs: [x([9, 8]), x([12, 8])], fn: (a, b) => F.matmul(a, F.transpose(b)), contiguousOnly: true },
+    { inputs: [x([8, 12]), x([8, 4])], fn: (a, b) => F.matmul(F.transpose(a), b), contiguousOnly: true },
+    { inputs: [x([2, 5, 8]), x([2, 8, 4])], fn: F.matmul, contiguousOnly: true },
   ],
 
   reshape: [{ inputs: [x([3, 4, 2])], fn: (t) => F.reshape(t, [4, -1]) }],
@@ -143,6 +148,23 @@ export const CASES: Record<string, Case[]> = {
       return F.dropout(t, 0.3);
     },
   }],
+  attention: [
+    { inputs: [x([2, 2, 5, 4]), x([2, 2, 5, 4]), x([2, 2, 5, 4])], fn: (q, k, v) => F.attention(q, k, v, { causal: true }), contiguousOnly: true },
+    { inputs: [x([2, 3, 3, 8]), x([2, 3, 6, 8]), x([2, 3, 6, 8])], fn: (q, k, v) => F.attention(q, k, v), contiguousOnly: true },
+    {
+      // key padding (batch 1 hides its last two keys) with causal decoding of 2 new queries over 5 keys
+      inputs: [x([2, 1, 2, 4]), x([2, 1, 5, 4]), x([2, 1, 5, 4]), { shape: [2, 5], noGrad: true, low: 0, high: 1 }],
+      fn: (q, k, v, u) => F.attention(q, k, v, { causal: true, keyPadding: F.binary("gt", u, 0.7) }),
+      contiguousOnly: true,
+    },
+    {
+      // K and V read in place from a cache of capacity 7 holding 4 rows
+      inputs: [x([1, 2, 1, 4]), x([1, 2, 7, 4]), x([1, 2, 7, 4])],
+      fn: (q, k, v) => F.attention(q, F.slice(k, 2, 0, 4), F.slice(v, 2, 0, 4), { causal: true }),
+      contiguousOnly: true,
+    },
+    { inputs: [x([1, 2, 3, 4]), x([1, 2, 3, 4]), x([1, 2, 3, 4])], fn: (q, k, v) => F.attention(q, k, v, { scale: 0.3 }) },
+  ],
   crossEntropy: [
     { inputs: [x([2, 3, 5]), idx([2, 3], [1, 4, -100, 0, 2, 2])], fn: (l, t) => F.crossEntropy(l, t) },
     {

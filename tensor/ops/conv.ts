@@ -1,7 +1,16 @@
 // conv2d (stride, padding, dilation, groups, bias) on NCHW tensors: three direct kernels
 // (kernels/conv2d.ts) and their CPU twins. The gradient of each is built from the other two.
 
-import { conv2dInputGradWGSL, conv2dWeightGradWGSL, conv2dWGSL } from "../../kernels/conv2d.ts";
+import {
+  conv2dGemmWGSL,
+  conv2dInputGradGemmWGSL,
+  conv2dInputGradWGSL,
+  conv2dWeightGradGemmWGSL,
+  conv2dWeightGradWGSL,
+  conv2dWGSL,
+} from "../../kernels/conv2d.ts";
+import { gemmGrid } from "../../kernels/gemm.ts";
+import { choose } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, Tensor } from "../tensor.ts";
@@ -56,7 +65,16 @@ function geometry(x: Tensor, w: Tensor, o: Conv2dOptions): Geometry {
 }
 
 type Which = "forward" | "input" | "weight";
-const CODE = { forward: conv2dWGSL, input: conv2dInputGradWGSL, weight: conv2dWeightGradWGSL };
+const DIRECT = { forward: conv2dWGSL, input: conv2dInputGradWGSL, weight: conv2dWeightGradWGSL };
+const GEMM = { forward: conv2dGemmWGSL, input: conv2dInputGradGemmWGSL, weight: conv2dWeightGradGemmWGSL };
+
+/** The implicit GEMM's [M, N, K] for each product (kernels/conv2d.ts). */
+function gemmDims(which: Which, { N, Cin, H, W, Cout, OH, OW, KH, KW, G }: Geometry): [number, number, number] {
+  const [Cig, Cog] = [Cin / G, Cout / G];
+  if (which === "forward") return [Cog, N * OH * OW, Cig * KH * KW];
+  if (which === "input") return [Cig, N * H * W, Cog * KH * KW];
+  return [Cog, Cig * KH * KW, N * OH * OW];
+}
 
 /** One of the three kernels: forward(x, w), input(dy, w) or weight(x, dy). */
 function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
@@ -99,14 +117,17 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
       }
     }
   } else {
-    gpu().run({
-      name: `conv2d_${which}`,
-      code: CODE[which](),
-      params: [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G],
-      reads: [ac.storage.binding, bc.storage.binding],
-      writes: [out.storage.binding],
-      threads: out.size,
-    });
+    const [M, Nn, K] = gemmDims(which, g);
+    const v = choose("conv2d", { M, N: Nn, K }, () => true);
+    const io = { reads: [ac.storage.binding, bc.storage.binding], writes: [out.storage.binding] };
+    const dims = [N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d];
+    if (v.gemm) {
+      const code = GEMM[which](v.gemm, g), workgroups = gemmGrid(G, M, Nn, v.gemm);
+      gpu().run({ name: `conv2d_${which}_${v.name}`, code, params: [G, M, Nn, K], ...io, workgroups });
+    } else {
+      const code = DIRECT[which]();
+      gpu().run({ name: `conv2d_${which}_direct`, code, params: [out.size, ...dims, G], ...io, threads: out.size });
+    }
   }
   if (ac !== a) ac.dispose();
   if (bc !== b) bc.dispose();

@@ -2,7 +2,9 @@
 // removed), batch dims broadcast, transposed operands are read in place through their strides.
 
 import { shapeWords, viewWords } from "../../kernels/common.ts";
-import { matmulWGSL } from "../../kernels/matmul.ts";
+import { matmulBlockedWGSL, matmulNaiveWGSL, matmulVec4WGSL, type Vec4Layout } from "../../kernels/matmul.ts";
+import { gemmGrid } from "../../kernels/gemm.ts";
+import { choose } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
 import { broadcastShapes, numel } from "../shape.ts";
 import { gpu } from "../storage.ts";
@@ -44,29 +46,29 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       }
     });
   } else {
-    gpu().run({
-      name: "matmul",
-      code: matmulWGSL(),
-      params: [
-        out.size,
-        M,
-        N,
-        K,
-        ...shapeWords(batch),
-        ...viewWords(av),
-        sam,
-        sak,
-        ...viewWords(bv),
-        sbk,
-        sbn,
-      ],
-      reads: [a.storage.binding, b.storage.binding],
-      writes: [out.storage.binding],
-      threads: numel(out.shape),
-    });
+    const params = [numel(batch), M, N, K, ...shapeWords(batch), ...viewWords(av), sam, sak, ...viewWords(bv), sbk, sbn];
+    const io = { params, reads: [a.storage.binding, b.storage.binding], writes: [out.storage.binding] };
+    const layout = vec4Layout([av.offset, ...av.strides], [bv.offset, ...bv.strides], sam, sak, sbk, sbn, M, N, K);
+    const v = choose("matmul", { M, N, K }, (v) => !v.vec4Rows || (layout !== null && (layout.a === "k" || v.vec4Rows % 4 === 0)));
+    const nb = numel(batch), name = `matmul_${v.name}`;
+    if (v.vec4Rows) {
+      const rows = v.vec4Rows;
+      gpu().run({ name, code: matmulVec4WGSL(layout!, rows), ...io, workgroups: [Math.ceil(N / 32), Math.ceil(M / (rows * 8)), nb] });
+    } else if (v.gemm) gpu().run({ name, code: matmulBlockedWGSL(v.gemm), ...io, workgroups: gemmGrid(nb, M, N, v.gemm) });
+    else gpu().run({ name, code: matmulNaiveWGSL(), ...io, threads: out.size });
   }
   return fromOp("matmul", out, [a, b], (g) => [
     sumTo(matmul(g, transpose(b)), a.shape),
     sumTo(matmul(transpose(a), g), b.shape),
   ]);
+}
+
+/** The vec4 kernel's operand layout when every stride and offset allows 16-byte loads, else null. */
+function vec4Layout(aw: number[], bw: number[], sam: number, sak: number, sbk: number, sbn: number, M: number, N: number, K: number): Vec4Layout | null {
+  const m4 = (x: number) => x % 4 === 0;
+  if (!m4(N) || !aw.every(m4) || !bw.every(m4)) return null;
+  const a = sak === 1 && m4(K) && m4(sam) ? "k" : sam === 1 && m4(M) && m4(sak) ? "m" : null;
+  const b = sbn === 1 && m4(sbk) ? "n" : sbk === 1 && m4(K) && m4(sbn) ? "k" : null;
+  if (!a || !b || (a === "m" && b === "k")) return null;
+  return { a, b };
 }

@@ -15,6 +15,7 @@ export * from "./index.ts";
 export * from "./batchnorm.ts";
 export * from "./dropout.ts";
 export * from "./loss.ts";
+export * from "./attention.ts";
 export { OPS } from "./registry.ts";
 
 wireEngine(add, (t) => ones(t.shape, { device: t.device, dtype: t.dtype }));

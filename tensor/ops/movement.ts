@@ -70,6 +70,9 @@ export function expand(x: Tensor, shape: Shape): Tensor {
   return fromOp("expand", out, [x], (g) => [sumTo(g, x.shape)]);
 }
 
+/** Alias of expand, under NumPy's name. */
+export const broadcastTo = expand;
+
 /** Elements start..end-1 along `axis` (negative indices count from the end). A view. */
 export function slice(x: Tensor, axis: number, start: number, end = x.shape[normAxis(axis, x.ndim)]): Tensor {
   const a = normAxis(axis, x.ndim), n = x.shape[a];

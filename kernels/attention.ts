@@ -1,0 +1,144 @@
+// Fused scaled-dot-product attention, forward and backward, flash-style: the [Tq, Tk] score matrix
+// is never stored. One thread owns one query row (forward, dQ) or one key row (dK, dV) and keeps
+// a head-sized accumulator in registers; softmax is computed online (running max and sum).
+//
+//   S = scale * Q K^T (+ masks),  P = softmax_rows(S),  O = P V,  lse_i = log sum_j exp(S_ij)
+//   backward, recomputing P from the saved lse:
+//     D_i = dO_i . O_i,  dP_ij = dO_i . V_j,  dS_ij = P_ij (dP_ij - D_i)
+//     dQ_i = scale * sum_j dS_ij K_j,  dK_j = scale * sum_i dS_ij Q_i,  dV_j = sum_i P_ij dO_i
+//
+// Layout: Q, O, dO [BH, Tq, D] contiguous; K, V [BH, Tk, D] read with a row stride and a per-BH
+// stride, so a KV cache of capacity Tmax (stride Tmax * D) is read in place by single-query
+// decoding (the same kernel with Tq = 1). Masks: causal (query i sees keys j <= i + Tk - Tq,
+// aligned to the end as in decoding) and key padding (mask[b, j] != 0 hides key j; b = bh / H).
+// A query row with no visible key outputs 0.
+// Row statistics live in one [BH * Tq, 2] buffer: lse (forward) and D (the backward's first pass),
+// which keeps every pass within 8 storage buffers, the WebGPU default.
+// params: [BH, Tq, Tk, H, scale bits, causal, kv stride BH, kv stride T, padded?, kv offset]
+// The head size D is a compile-time constant (the accumulators live in registers).
+
+import { MAIN, PARAMS } from "./common.ts";
+
+const COMMON = (D: number) => /* wgsl */ `
+${PARAMS}
+const D: u32 = ${D}u;
+fn visible(bh: u32, i: u32, j: u32) -> bool {
+  let Tq = params[1]; let Tk = params[2];
+  if (params[5] != 0u && j + Tq > i + Tk) { return false; }
+  if (params[8] != 0u && pad[(bh / params[3]) * Tk + j] != 0.0) { return false; }
+  return true;
+}
+fn kRow(bh: u32, j: u32) -> u32 { return params[9] + bh * params[6] + j * params[7]; }`;
+
+export const attentionWGSL = (D: number) => /* wgsl */ `
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read> pad: array<f32>;
+@group(0) @binding(5) var<storage, read_write> o: array<f32>;
+@group(0) @binding(6) var<storage, read_write> stats: array<f32>;
+${COMMON(D)}
+${MAIN}
+  let Tq = params[1]; let Tk = params[2];
+  if (i >= params[0] * Tq) { return; }
+  let bh = i / Tq; let row = i % Tq;
+  let scale = bitcast<f32>(params[4]);
+  var qv: array<f32, ${D}>;
+  var acc: array<f32, ${D}>;
+  for (var c = 0u; c < D; c++) { qv[c] = q[i * D + c] * scale; acc[c] = 0.0; }
+  var m = bitcast<f32>(0xff800000u);
+  var l = 0.0;
+  for (var j = 0u; j < Tk; j++) {
+    if (!visible(bh, row, j)) { continue; }
+    let kr = kRow(bh, j);
+    var s = 0.0;
+    for (var c = 0u; c < D; c++) { s = fma(qv[c], k[kr + c], s); }
+    let mNew = max(m, s);
+    let correction = exp(m - mNew);
+    let p = exp(s - mNew);
+    l = l * correction + p;
+    for (var c = 0u; c < D; c++) { acc[c] = fma(p, v[kr + c], acc[c] * correction); }
+    m = mNew;
+  }
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  for (var c = 0u; c < D; c++) { o[i * D + c] = acc[c] * inv; }
+  stats[2u * i] = m + log(l);
+}`;
+
+/** First backward pass: D_i = dO_i . O_i into stats[2i + 1]. */
+export const attentionRowDotWGSL = (D: number) => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> o: array<f32>;
+@group(0) @binding(2) var<storage, read> dO: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+${MAIN}
+  if (i >= params[0] * params[1]) { return; }
+  var di = 0.0;
+  for (var c = 0u; c < ${D}u; c++) { di = fma(dO[i * ${D}u + c], o[i * ${D}u + c], di); }
+  stats[2u * i + 1u] = di;
+}`;
+
+const BACKWARD_IO = /* wgsl */ `
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read> pad: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+@group(0) @binding(6) var<storage, read> dO: array<f32>;
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;`;
+
+/** Per query row: dQ. */
+export const attentionGradQWGSL = (D: number) => /* wgsl */ `
+${BACKWARD_IO}
+${COMMON(D)}
+${MAIN}
+  let Tq = params[1]; let Tk = params[2];
+  if (i >= params[0] * Tq) { return; }
+  let bh = i / Tq; let row = i % Tq;
+  let scale = bitcast<f32>(params[4]);
+  var qv: array<f32, ${D}>;
+  var dov: array<f32, ${D}>;
+  var acc: array<f32, ${D}>;
+  for (var c = 0u; c < D; c++) { qv[c] = q[i * D + c] * scale; dov[c] = dO[i * D + c]; acc[c] = 0.0; }
+  let li = stats[2u * i]; let di = stats[2u * i + 1u];
+  for (var j = 0u; j < Tk; j++) {
+    if (!visible(bh, row, j)) { continue; }
+    let kr = kRow(bh, j);
+    var s = 0.0; var dp = 0.0;
+    for (var c = 0u; c < D; c++) { s = fma(qv[c], k[kr + c], s); dp = fma(dov[c], v[kr + c], dp); }
+    let ds = exp(s - li) * (dp - di);
+    for (var c = 0u; c < D; c++) { acc[c] = fma(ds, k[kr + c], acc[c]); }
+  }
+  for (var c = 0u; c < D; c++) { out[i * D + c] = acc[c] * scale; }
+}`;
+
+/** Per key row: dK and dV, into one [2, BH, Tk, D] buffer (dK first). */
+export const attentionGradKVWGSL = (D: number) => /* wgsl */ `
+${BACKWARD_IO}
+${COMMON(D)}
+${MAIN}
+  let Tq = params[1]; let Tk = params[2];
+  let rows = params[0] * Tk;
+  if (i >= rows) { return; }
+  let bh = i / Tk; let j = i % Tk;
+  let scale = bitcast<f32>(params[4]);
+  let kr = kRow(bh, j);
+  var kv: array<f32, ${D}>;
+  var vv: array<f32, ${D}>;
+  var dk: array<f32, ${D}>;
+  var dv: array<f32, ${D}>;
+  for (var c = 0u; c < D; c++) { kv[c] = k[kr + c] * scale; vv[c] = v[kr + c]; dk[c] = 0.0; dv[c] = 0.0; }
+  for (var r = 0u; r < Tq; r++) {
+    if (!visible(bh, r, j)) { continue; }
+    let qi = (bh * Tq + r) * D;
+    var s = 0.0; var dp = 0.0;
+    for (var c = 0u; c < D; c++) { s = fma(q[qi + c], kv[c], s); dp = fma(dO[qi + c], vv[c], dp); }
+    let p = exp(s - stats[2u * (bh * Tq + r)]);
+    let ds = p * (dp - stats[2u * (bh * Tq + r) + 1u]);
+    for (var c = 0u; c < D; c++) {
+      dv[c] = fma(p, dO[qi + c], dv[c]);
+      dk[c] = fma(ds, q[qi + c], dk[c]);
+    }
+  }
+  for (var c = 0u; c < D; c++) { out[i * D + c] = dk[c] * scale; out[(rows + i) * D + c] = dv[c]; }
+}`;

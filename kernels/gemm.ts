@@ -1,0 +1,69 @@
+// A register-blocked GEMM template: C[b, m, n] = sum_k A[b, m, k] * B[b, k, n].
+//
+// Each thread owns a TM x TN block of C held in registers. Per k it loads TM values of A's column
+// and TN values of B's row and does TM * TN multiply-adds, so every load is reused TN (or TM)
+// times: what CPU adapters (llvmpipe/lavapipe, which run a workgroup's threads as SIMD lanes
+// without fast shared memory) need. The operands are not arrays but *sources*: WGSL snippets that
+// load A and B and store C. A strided matmul, and conv2d's forward and both backward passes as
+// implicit GEMMs (no im2col buffer), are all sources for this one loop (see kernels/conv2d.ts).
+//
+// params[0..3] = [batches, M, N, K]; sources read their own parameters from params[4...].
+// Grid: x over N / (TN * WX), y over M / (TM * WY), z over batches.
+// Rows and columns past the edge are clamped on load and skipped on store, so no shape needs to
+// be a multiple of the block.
+
+import { PARAMS } from "./common.ts";
+
+export interface GemmConfig {
+  tm: number;
+  tn: number;
+  wx: number;
+  wy: number;
+}
+
+export interface GemmSource {
+  /** Bindings (from binding 1) and helper functions. */
+  decls: string;
+  /** Per thread, after b, m0, n0, M, N, K are known: clamped rows m_i and columns n_j exist. */
+  setup: string;
+  /** Per k step, before the loads. */
+  perK: string;
+  /** Expression for A[b, m_i, k]. */
+  loadA: (i: number) => string;
+  /** Expression for B[b, k, n_j]. */
+  loadB: (j: number) => string;
+  /** Statement storing v at (b, m0 + i, n0 + j), both in range. */
+  store: (i: number, j: number, v: string) => string;
+}
+
+const range = (n: number) => [...Array(n).keys()];
+
+export function gemmWGSL(src: GemmSource, { tm, tn, wx, wy }: GemmConfig): string {
+  const I = range(tm), J = range(tn);
+  const acc = I.flatMap((i) => J.map((j) => `c${i}_${j}`));
+  return /* wgsl */ `
+${PARAMS}
+${src.decls}
+@compute @workgroup_size(${wx}, ${wy})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = params[1]; let N = params[2]; let K = params[3];
+  let b = gid.z;
+  let m0 = gid.y * ${tm}u; let n0 = gid.x * ${tn}u;
+  if (m0 >= M || n0 >= N) { return; }
+${I.map((i) => `  let m_${i} = min(m0 + ${i}u, M - 1u);`).join("\n")}
+${J.map((j) => `  let n_${j} = min(n0 + ${j}u, N - 1u);`).join("\n")}
+${src.setup}
+${acc.map((c) => `  var ${c} = 0.0;`).join("\n")}
+  for (var k = 0u; k < K; k = k + 1u) {
+${src.perK}
+${I.map((i) => `    let a${i} = ${src.loadA(i)};`).join("\n")}
+${J.map((j) => `    let b${j} = ${src.loadB(j)};`).join("\n")}
+${I.flatMap((i) => J.map((j) => `    c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`)).join("\n")}
+  }
+${I.flatMap((i) => J.map((j) => `  if (m0 + ${i}u < M && n0 + ${j}u < N) { ${src.store(i, j, `c${i}_${j}`)} }`)).join("\n")}
+}`;
+}
+
+export function gemmGrid(batches: number, M: number, N: number, c: GemmConfig): [number, number, number] {
+  return [Math.ceil(N / (c.tn * c.wx)), Math.ceil(M / (c.tm * c.wy)), batches];
+}

@@ -1,0 +1,37 @@
+// The captioning model: ResNet encoder, Transformer decoder, decoding, weights I/O, preprocessing.
+
+export { attention, type AttentionOptions, type AttentionResult, causalBias } from "./attention.ts";
+export { type Caption, Captioner, type CaptionerConfig, type GenerateOptions } from "./captioner.ts";
+export { Decoder, DECODER_DEFAULTS, type DecoderOptions, type Memory, positions } from "./decoder.ts";
+export { KVCache } from "./kv_cache.ts";
+export { captionLoss, LOSS_DEFAULTS, type LossOptions, type LossTerms } from "./loss.ts";
+export {
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  imageBatch,
+  type Pixels,
+  preprocess,
+  type PreprocessOptions,
+  resizedSize,
+} from "./preprocess.ts";
+export { decodePth, readPth } from "./pth.ts";
+export {
+  ARCHITECTURES,
+  type Depth,
+  type FinetuneOptions,
+  resnet,
+  ResNet,
+  type ResNetOptions,
+  type Stage,
+} from "./resnet.ts";
+export {
+  beamSearch,
+  type BeamOptions,
+  greedy,
+  type Hypothesis,
+  lengthPenalty,
+  sample,
+  type SampleOptions,
+  type SearchOptions,
+} from "./search.ts";
+export { type LoadOptions, loadWeights, readWeights } from "./weights.ts";
