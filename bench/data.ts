@@ -5,7 +5,7 @@
  *
  *   deno run -A bench/data.ts
  */
-import { type Batch, StreamingLoader } from "../data/mod.ts";
+import { type Batch, type CaptionRecord, StreamingLoader } from "../data/mod.ts";
 import { startScenesServer } from "../data/scenes_server.ts";
 
 const RESULTS = new URL("./results/data.json", import.meta.url);
@@ -13,7 +13,7 @@ const IMAGES = 192;
 const BATCH = 16;
 
 /** Images per second over `batches` batches after the first (which pays for worker start-up). */
-async function throughput(urls: ReturnType<typeof records>, workers: number, level: number, batches: number) {
+async function throughput(urls: CaptionRecord[], workers: number, level: number, batches: number) {
   const loader = new StreamingLoader(urls, {
     batchSize: BATCH,
     workers,
@@ -32,7 +32,7 @@ async function throughput(urls: ReturnType<typeof records>, workers: number, lev
 }
 
 /** The consumer takes a batch, then "trains" for BATCH / rate seconds; steady state excludes the first batch. */
-async function waitShare(urls: ReturnType<typeof records>, rate: number, batches: number) {
+async function waitShare(urls: CaptionRecord[], rate: number, batches: number) {
   const loader = new StreamingLoader(urls, { batchSize: BATCH, epochs: Infinity });
   let n = 0, wait0 = 0, t0 = 0;
   for await (const _ of loader) {
@@ -49,7 +49,6 @@ async function waitShare(urls: ReturnType<typeof records>, rate: number, batches
 }
 
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
-let records: (split: "train") => { key: string; url: string; captions: string[] }[];
 
 function checkBatch(batch: Batch) {
   if (batch.shape[2] !== 224 || batch.images.length !== batch.shape.reduce((a, b) => a * b)) {
@@ -61,7 +60,6 @@ export async function benchData() {
   const cores = navigator.hardwareConcurrency;
   const server = await startScenesServer({ width: 640, height: 480, counts: { train: IMAGES }, quality: 90 });
   try {
-    records = server.records;
     const urls = server.records("train");
     // Render every image once so the timed runs measure the loader, not the scene renderer.
     await Promise.all(urls.map((r) => fetch(r.url).then((res) => res.arrayBuffer())));

@@ -162,7 +162,8 @@ ${
         `  let nb${j} = n_${j} / (H * W); let p${j} = n_${j} % (H * W);
   let y${j} = i32(p${j} / W) + ph; let x${j} = i32(p${j} % W) + pw;`)
     }`,
-    perK: `    let co = g * Cog + k / KHW; let r = k % KHW; let kh = i32(r / KW) * dh; let kw = i32(r % KW) * dw;`,
+    perK:
+      `    let co = g * Cog + k / KHW; let r = k % KHW; let kh = i32(r / KW) * dh; let kw = i32(r % KW) * dw;`,
     loadA: (i) => `b_[(co * Cig + m_${i}) * KHW + r]`,
     loadB: (j) =>
       `select(0.0, a_[((nb${j} * Cout + co) * OH + u32((y${j} - kh) / sh)) * OW + u32((x${j} - kw) / sw)], ` +
@@ -177,8 +178,11 @@ export const conv2dWeightGradGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
     decls: IO + consts(dims),
     setup: `${DIMS}
 ${
-      each(c.tn, (j) =>
-        `  let ci${j} = n_${j} / KHW; let kh${j} = i32((n_${j} % KHW) / KW) * dh; let kw${j} = i32(n_${j} % KW) * dw;`)
+      each(
+        c.tn,
+        (j) =>
+          `  let ci${j} = n_${j} / KHW; let kh${j} = i32((n_${j} % KHW) / KW) * dh; let kw${j} = i32(n_${j} % KW) * dw;`,
+      )
     }`,
     perK: `    let nb = k / (OH * OW); let p = k % (OH * OW);
     let ih = i32(p / OW) * sh - ph; let iw = i32(p % OW) * sw - pw;

@@ -60,7 +60,11 @@ ${I.map((i) => `    let a${i} = ${src.loadA(i)};`).join("\n")}
 ${J.map((j) => `    let b${j} = ${src.loadB(j)};`).join("\n")}
 ${I.flatMap((i) => J.map((j) => `    c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`)).join("\n")}
   }
-${I.flatMap((i) => J.map((j) => `  if (m0 + ${i}u < M && n0 + ${j}u < N) { ${src.store(i, j, `c${i}_${j}`)} }`)).join("\n")}
+${
+    I.flatMap((i) =>
+      J.map((j) => `  if (m0 + ${i}u < M && n0 + ${j}u < N) { ${src.store(i, j, `c${i}_${j}`)} }`)
+    ).join("\n")
+  }
 }`;
 }
 

@@ -4,8 +4,15 @@
 import { F, nn, noGrad, Tensor, tensor, type TensorOptions, tidy } from "../tensor/mod.ts";
 import { Decoder, type DecoderOptions, type Memory } from "./decoder.ts";
 import { captionLoss, LOSS_DEFAULTS, type LossTerms } from "./loss.ts";
-import { type Depth, type FinetuneOptions, resnet, ResNet, type ResNetOptions } from "./resnet.ts";
-import { beamSearch, type BeamOptions, greedy, type Hypothesis, sample, type SampleOptions } from "./search.ts";
+import { type Depth, type FinetuneOptions, ResNet, resnet, type ResNetOptions } from "./resnet.ts";
+import {
+  type BeamOptions,
+  beamSearch,
+  greedy,
+  type Hypothesis,
+  sample,
+  type SampleOptions,
+} from "./search.ts";
 
 export interface CaptionerConfig {
   vocabSize: number;
@@ -46,7 +53,9 @@ export class Captioner extends nn.Module {
     super();
     const { padId = 0, bosId = 2, eosId = 3, maxLength = 75, vocabSize } = config;
     for (const [name, id] of Object.entries({ padId, bosId, eosId })) {
-      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new Error(`captioner: ${name} ${id} outside the vocabulary`);
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new Error(`captioner: ${name} ${id} outside the vocabulary`);
+      }
     }
     this.config = { vocabSize, padId, bosId, eosId, maxLength };
     this.lossOptions = { ...LOSS_DEFAULTS, ...config.loss };
@@ -86,7 +95,11 @@ export class Captioner extends nn.Module {
     }
     const keyPadding = F.sub(1, F.indexMask(input, this.config.padId, memory[0]));
     const logits = this.decoder.forward(input, memory, keyPadding);
-    return captionLoss(logits, target, { ...this.lossOptions, padId: this.config.padId, eosId: this.config.eosId });
+    return captionLoss(logits, target, {
+      ...this.lossOptions,
+      padId: this.config.padId,
+      eosId: this.config.eosId,
+    });
   }
 
   /** The training loss (a scalar): label-smoothed cross-entropy + beta x the EOS term. */
@@ -101,7 +114,12 @@ export class Captioner extends nn.Module {
     const memory: Memory = tidy(() => noGrad(() => this.decoder.memory(this.imageTokens(images))));
     for (const m of new Set(memory)) m.keep();
     try {
-      const o = { maxLength: this.config.maxLength, ...opts, bosId: this.config.bosId, eosId: this.config.eosId };
+      const o = {
+        maxLength: this.config.maxLength,
+        ...opts,
+        bosId: this.config.bosId,
+        eosId: this.config.eosId,
+      };
       const strategy = opts.strategy ?? "beam";
       if (strategy === "greedy") return await greedy(this.decoder, memory, o);
       if (strategy === "sample") return await sample(this.decoder, memory, o);
@@ -120,6 +138,9 @@ export class Captioner extends nn.Module {
       }
       return tokens;
     }
-    return tensor(tokens.flat(), [tokens.length, tokens[0]?.length ?? 0], { dtype: "i32", device: this.decoder.embed.weight.device });
+    return tensor(tokens.flat(), [tokens.length, tokens[0]?.length ?? 0], {
+      dtype: "i32",
+      device: this.decoder.embed.weight.device,
+    });
   }
 }

@@ -90,7 +90,10 @@ export class Decoder extends nn.Module {
     this.embedNorm = new nn.LayerNorm(c.dModel, 1e-5, o);
     this.imageNorm = new nn.LayerNorm(c.featureDim, 1e-5, o);
     const projections = c.imageProjection === "shared" ? 1 : c.layers;
-    this.imageProj = Array.from({ length: projections }, () => new ImageProjection(c.featureDim, c.dModel, o));
+    this.imageProj = Array.from(
+      { length: projections },
+      () => new ImageProjection(c.featureDim, c.dModel, o),
+    );
     const layer = { ...c, preNorm: c.norm === "pre" };
     this.layers = Array.from({ length: c.layers }, () => new DecoderLayer(layer, o));
     this.finalNorm = c.norm === "pre" ? new nn.LayerNorm(c.dModel, 1e-5, o) : null;
@@ -129,7 +132,11 @@ export class Decoder extends nn.Module {
   }
 
   /** Token ids i32 [B, T] -> logits [B, T, V] (and optionally cross-attention weights). */
-  decode(tokens: Tensor, memory: Memory, o: DecodeOptions = {}): { logits: Tensor; attention: Tensor | null } {
+  decode(
+    tokens: Tensor,
+    memory: Memory,
+    o: DecodeOptions = {},
+  ): { logits: Tensor; attention: Tensor | null } {
     if (tokens.ndim !== 2 || tokens.dtype !== "i32") {
       throw new Error(`decoder: tokens should be i32 [B, T], got ${tokens.dtype} [${tokens.shape}]`);
     }

@@ -6,9 +6,9 @@ export { Decoder, DECODER_DEFAULTS, type DecoderOptions, type Memory, positions 
 export { KVCache } from "./kv_cache.ts";
 export { captionLoss, LOSS_DEFAULTS, type LossOptions, type LossTerms } from "./loss.ts";
 export {
+  imageBatch,
   IMAGENET_MEAN,
   IMAGENET_STD,
-  imageBatch,
   type Pixels,
   preprocess,
   type PreprocessOptions,
@@ -19,14 +19,14 @@ export {
   ARCHITECTURES,
   type Depth,
   type FinetuneOptions,
-  resnet,
   ResNet,
+  resnet,
   type ResNetOptions,
   type Stage,
 } from "./resnet.ts";
 export {
-  beamSearch,
   type BeamOptions,
+  beamSearch,
   greedy,
   type Hypothesis,
   lengthPenalty,

@@ -24,10 +24,30 @@ const MARK = Symbol("mark");
 
 /** Names of opcodes we refuse, for the error message (the allowed ones are named in the switch). */
 const REFUSED: Record<number, string> = {
-  0x69: "INST", 0x6f: "OBJ", 0x81: "NEWOBJ", 0x92: "NEWOBJ_EX", 0x50: "PERSID", 0x53: "STRING", 0x49: "INT",
-  0x4c: "LONG", 0x46: "FLOAT", 0x56: "UNICODE", 0x64: "DICT", 0x6c: "LIST", 0x70: "PUT", 0x67: "GET",
-  0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x8b: "LONG4", 0x8f: "EMPTY_SET", 0x90: "ADDITEMS",
-  0x91: "FROZENSET", 0x96: "BYTEARRAY8", 0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
+  0x69: "INST",
+  0x6f: "OBJ",
+  0x81: "NEWOBJ",
+  0x92: "NEWOBJ_EX",
+  0x50: "PERSID",
+  0x53: "STRING",
+  0x49: "INT",
+  0x4c: "LONG",
+  0x46: "FLOAT",
+  0x56: "UNICODE",
+  0x64: "DICT",
+  0x6c: "LIST",
+  0x70: "PUT",
+  0x67: "GET",
+  0x82: "EXT1",
+  0x83: "EXT2",
+  0x84: "EXT4",
+  0x8b: "LONG4",
+  0x8f: "EMPTY_SET",
+  0x90: "ADDITEMS",
+  0x91: "FROZENSET",
+  0x96: "BYTEARRAY8",
+  0x97: "NEXT_BUFFER",
+  0x98: "READONLY_BUFFER",
 };
 
 /** Decodes one pickle; throws, naming `source` and the byte offset, on anything outside the subset. */
@@ -36,7 +56,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
 }
 
 /** Decodes the pickle starting at byte `start`; `end` is the byte after its STOP. */
-export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptions): { value: unknown; end: number } {
+export function unpickleAt(
+  bytes: Uint8Array,
+  start: number,
+  opts: UnpickleOptions,
+): { value: unknown; end: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: unknown[] = [], marks: number[] = [], memo = new Map<number, unknown>();
   let pos = start, op = 0, opAt = start;
@@ -73,7 +97,9 @@ export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptio
     opts.findGlobal(module, name) ??
       fail(`global ${module}.${name} is not allowed (only tensors and state-dict containers may be loaded)`);
   const asDict = (x: unknown) => (x instanceof Map ? x : fail("SETITEM(S) on a non-dict"));
-  const asList = (x: unknown) => (Array.isArray(x) && !Object.isFrozen(x) ? x : fail("APPEND(S) on a non-list"));
+  const asList = (
+    x: unknown,
+  ) => (Array.isArray(x) && !Object.isFrozen(x) ? x : fail("APPEND(S) on a non-list"));
   const setItems = (d: Map<unknown, unknown>, kv: unknown[]) => {
     if (kv.length % 2) fail("odd number of items for SETITEMS");
     for (let i = 0; i < kv.length; i += 2) d.set(kv[i], kv[i + 1]);
@@ -238,7 +264,11 @@ export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptio
         push(opts.persistentLoad(pop()));
         break;
       default:
-        fail(`opcode 0x${op.toString(16).padStart(2, "0")}${REFUSED[op] ? ` (${REFUSED[op]})` : ""} is not allowed`);
+        fail(
+          `opcode 0x${op.toString(16).padStart(2, "0")}${
+            REFUSED[op] ? ` (${REFUSED[op]})` : ""
+          } is not allowed`,
+        );
     }
   }
 }

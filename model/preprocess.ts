@@ -60,7 +60,9 @@ export function preprocess(img: Pixels, o: PreprocessOptions = {}): Float32Array
   const tmp = new Float64Array(ny * crop);
   for (let c = 0; c < 3; c++) {
     for (let y = 0; y < ny; y++) {
-      for (let x = 0; x < crop; x++) tmp[y * crop + x] = cols.apply(x, (i) => img.data[at(c, y0 + y, i)], eightBit);
+      for (let x = 0; x < crop; x++) {
+        tmp[y * crop + x] = cols.apply(x, (i) => img.data[at(c, y0 + y, i)], eightBit);
+      }
     }
     for (let y = 0; y < crop; y++) {
       for (let x = 0; x < crop; x++) {
@@ -76,7 +78,9 @@ export function preprocess(img: Pixels, o: PreprocessOptions = {}): Float32Array
 export function imageBatch(images: Float32Array[], crop = 224, o: TensorOptions = {}): Tensor {
   const n = 3 * crop * crop, data = new Float32Array(images.length * n);
   images.forEach((im, i) => {
-    if (im.length !== n) throw new Error(`imageBatch: image ${i} has ${im.length} values, expected 3x${crop}x${crop}`);
+    if (im.length !== n) {
+      throw new Error(`imageBatch: image ${i} has ${im.length} values, expected 3x${crop}x${crop}`);
+    }
     data.set(im, i * n);
   });
   return tensor(data, [images.length, 3, crop, crop], o);
@@ -123,7 +127,9 @@ function coefficients(inSize: number, outSize: number, from: number, n: number):
     const normed = w.map((v) => (total === 0 ? v : v / total));
     starts.push(xmin);
     weights.push(normed);
-    fixed.push(normed.map((v) => Math.trunc(v < 0 ? -0.5 + v * 2 ** PRECISION_BITS : 0.5 + v * 2 ** PRECISION_BITS)));
+    fixed.push(
+      normed.map((v) => Math.trunc(v < 0 ? -0.5 + v * 2 ** PRECISION_BITS : 0.5 + v * 2 ** PRECISION_BITS)),
+    );
     first = Math.min(first, xmin);
     last = Math.max(last, xmax);
   }

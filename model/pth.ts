@@ -19,6 +19,12 @@ interface StorageKind {
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 const widen = (n: number, f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
 const ints = (n: number, f: (i: number) => number) => Int32Array.from({ length: n }, (_, i) => f(i));
+/** The bytes reinterpreted (copied, so alignment never matters); the host is little-endian like the file. */
+const cast = <T>(b: Uint8Array, As: { new (buf: ArrayBuffer): T }) => new As(b.slice().buffer);
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error("pth.ts assumes a little-endian host");
+}
 
 /** IEEE half -> float, exactly. */
 function half(h: number): number {
@@ -30,11 +36,8 @@ function half(h: number): number {
 
 // Integers become i32 (WebGPU has no 64-bit integers); values that do not fit are an error.
 const STORAGES: Record<string, StorageKind> = {
-  FloatStorage: { bytes: 4, decode: (b) => widen(b.length / 4, (i) => view(b).getFloat32(4 * i, true)) },
-  DoubleStorage: {
-    bytes: 8,
-    decode: (b) => Float64Array.from({ length: b.length / 8 }, (_, i) => view(b).getFloat64(8 * i, true)),
-  },
+  FloatStorage: { bytes: 4, decode: (b) => cast(b, Float32Array) },
+  DoubleStorage: { bytes: 8, decode: (b) => cast(b, Float64Array) },
   HalfStorage: { bytes: 2, decode: (b) => widen(b.length / 2, (i) => half(view(b).getUint16(2 * i, true))) },
   BFloat16Storage: {
     bytes: 2,
@@ -48,18 +51,25 @@ const STORAGES: Record<string, StorageKind> = {
     decode: (b, fail) =>
       ints(b.length / 8, (i) => {
         const v = view(b).getBigInt64(8 * i, true);
-        return v >= -(2n ** 31n) && v < 2n ** 31n ? Number(v) : fail(`int64 value ${v} does not fit in int32`);
+        return v >= -(2n ** 31n) && v < 2n ** 31n
+          ? Number(v)
+          : fail(`int64 value ${v} does not fit in int32`);
       }),
   },
-  IntStorage: { bytes: 4, decode: (b) => ints(b.length / 4, (i) => view(b).getInt32(4 * i, true)) },
-  ShortStorage: { bytes: 2, decode: (b) => ints(b.length / 2, (i) => view(b).getInt16(2 * i, true)) },
-  CharStorage: { bytes: 1, decode: (b) => ints(b.length, (i) => view(b).getInt8(i)) },
-  ByteStorage: { bytes: 1, decode: (b) => ints(b.length, (i) => b[i]) },
-  BoolStorage: { bytes: 1, decode: (b) => ints(b.length, (i) => b[i]) },
+  IntStorage: { bytes: 4, decode: (b) => cast(b, Int32Array) },
+  ShortStorage: { bytes: 2, decode: (b) => Int32Array.from(cast(b, Int16Array)) },
+  CharStorage: { bytes: 1, decode: (b) => Int32Array.from(cast(b, Int8Array)) },
+  ByteStorage: { bytes: 1, decode: (b) => Int32Array.from(b) },
+  BoolStorage: { bytes: 1, decode: (b) => Int32Array.from(b) },
 };
 
 class StorageRef {
-  constructor(readonly kind: StorageKind, readonly name: string, readonly key: string, readonly numel: number) {}
+  constructor(
+    readonly kind: StorageKind,
+    readonly name: string,
+    readonly key: string,
+    readonly numel: number,
+  ) {}
 }
 
 /** What _rebuild_tensor_v2 returns: a strided view, materialised once the storages are read. */
@@ -94,10 +104,15 @@ export async function decodePth(bytes: Uint8Array, source: string): Promise<Map<
   const pending = new Map<string, StorageRef>();
   const storageRef = (pid: unknown): StorageRef => {
     const [tag, kind, key, , numel] = Array.isArray(pid) ? pid : [];
-    if (tag !== "storage" || !(kind instanceof StorageType) || typeof key !== "string" || typeof numel !== "number") {
+    if (
+      tag !== "storage" || !(kind instanceof StorageType) || typeof key !== "string" ||
+      typeof numel !== "number"
+    ) {
       fail(`unexpected persistent id ${String(pid)}`);
     }
-    if ((pid as unknown[]).length > 5 && (pid as unknown[])[5] !== null) fail("legacy storage views are not supported");
+    if ((pid as unknown[]).length > 5 && (pid as unknown[])[5] !== null) {
+      fail("legacy storage views are not supported");
+    }
     const ref = pending.get(key) ?? new StorageRef(kind.kind, kind.qualifiedName, key, numel);
     pending.set(key, ref);
     return ref;
@@ -112,10 +127,13 @@ export async function decodePth(bytes: Uint8Array, source: string): Promise<Map<
       fail("no <archive>/data.pkl inside: not a PyTorch checkpoint");
     const prefix = pkl.slice(0, -"data.pkl".length);
     const order = entries.get(`${prefix}byteorder`);
-    if (order && new TextDecoder().decode(await order.read()) !== "little") fail("big-endian checkpoints are not supported");
+    if (order && new TextDecoder().decode(await order.read()) !== "little") {
+      fail("big-endian checkpoints are not supported");
+    }
     root = unpickleAt(await entries.get(pkl)!.read(), 0, opts).value;
     data = async (ref) => {
-      const entry = entries.get(`${prefix}data/${ref.key}`) ?? fail(`storage ${ref.key} is missing from the archive`);
+      const entry = entries.get(`${prefix}data/${ref.key}`) ??
+        fail(`storage ${ref.key} is missing from the archive`);
       return await entry.read();
     };
   } else if (bytes[0] === 0x80) {
@@ -133,13 +151,18 @@ export async function decodePth(bytes: Uint8Array, source: string): Promise<Map<
     if (!Array.isArray(keys) || keys.some((k) => typeof k !== "string")) fail("bad storage key list");
     const offsets = new Map<string, number>();
     for (const key of keys as string[]) {
-      const numel = at + 8 <= bytes.length ? Number(view(bytes).getBigInt64(at, true)) : fail("truncated storages");
+      const numel = at + 8 <= bytes.length
+        ? Number(view(bytes).getBigInt64(at, true))
+        : fail("truncated storages");
       const ref = pending.get(key);
       offsets.set(key, at + 8);
       at += 8 + numel * (ref?.kind.bytes ?? fail(`storage ${key} is never used`));
     }
     if (at > bytes.length) fail("truncated storages");
-    data = (ref) => Promise.resolve(bytes.subarray(offsets.get(ref.key)!, offsets.get(ref.key)! + ref.numel * ref.kind.bytes));
+    data = (ref) =>
+      Promise.resolve(
+        bytes.subarray(offsets.get(ref.key)!, offsets.get(ref.key)! + ref.numel * ref.kind.bytes),
+      );
   } else fail("neither a zip nor a legacy PyTorch checkpoint");
   return await materialise(stateDict(root, fail), data!, fail);
 }
@@ -151,7 +174,10 @@ class StorageType implements Callable {
   }
 }
 
-const callable = (qualifiedName: string, call: (args: unknown[]) => unknown): Callable => ({ qualifiedName, call });
+const callable = (qualifiedName: string, call: (args: unknown[]) => unknown): Callable => ({
+  qualifiedName,
+  call,
+});
 
 /** The allow-list: state-dict containers, tensor rebuilding and storage types. Nothing else. */
 function findGlobal(module: string, name: string): Callable | undefined {
@@ -227,6 +253,13 @@ async function materialise(
 
 /** The strided view as a fresh row-major array. */
 function gather(src: TensorData, t: PendingTensor, n: number): TensorData {
+  let step = 1;
+  const rowMajor = t.shape.every((_, i) => {
+    const d = t.shape.length - 1 - i, ok = t.shape[d] === 1 || t.strides[d] === step;
+    step *= t.shape[d];
+    return ok;
+  });
+  if (rowMajor) return src.slice(t.offset, t.offset + n);
   const out = new (src.constructor as { new (n: number): TensorData })(n);
   const idx = new Array<number>(t.shape.length).fill(0);
   for (let i = 0; i < n; i++) {

@@ -36,7 +36,13 @@ class BasicBlock extends nn.Module {
   conv2: nn.Conv2d;
   bn2: nn.BatchNorm2d;
   downsample: nn.Sequential | null;
-  constructor(cin: number, planes: number, stride: number, downsample: nn.Sequential | null, o: TensorOptions) {
+  constructor(
+    cin: number,
+    planes: number,
+    stride: number,
+    downsample: nn.Sequential | null,
+    o: TensorOptions,
+  ) {
     super();
     this.conv1 = conv(cin, planes, 3, stride, o);
     this.bn1 = new nn.BatchNorm2d(planes, o);
@@ -60,7 +66,13 @@ class Bottleneck extends nn.Module {
   conv3: nn.Conv2d;
   bn3: nn.BatchNorm2d;
   downsample: nn.Sequential | null;
-  constructor(cin: number, planes: number, stride: number, downsample: nn.Sequential | null, o: TensorOptions) {
+  constructor(
+    cin: number,
+    planes: number,
+    stride: number,
+    downsample: nn.Sequential | null,
+    o: TensorOptions,
+  ) {
     super();
     this.conv1 = conv(cin, planes, 1, 1, o);
     this.bn1 = new nn.BatchNorm2d(planes, o);
@@ -135,7 +147,9 @@ export class ResNet extends nn.Module {
 
   /** layer4's output [N, C, h, w] (7 x 7 at 224 input). */
   trunk(x: Tensor): Tensor {
-    if (x.ndim !== 4 || x.shape[1] !== 3) throw new Error(`resnet: input should be [N, 3, H, W], got [${x.shape}]`);
+    if (x.ndim !== 4 || x.shape[1] !== 3) {
+      throw new Error(`resnet: input should be [N, 3, H, W], got [${x.shape}]`);
+    }
     let h = F.relu(this.bn1.forward(this.conv1.forward(x)));
     h = F.maxPool2d(h, 3, { stride: 2, padding: 1 });
     for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) h = layer.forward(h);
@@ -164,7 +178,7 @@ export class ResNet extends nn.Module {
       const train = trainable.includes(name);
       for (const m of this.stage(name)) {
         for (const p of m.parameters()) p.requiresGrad = train;
-        if (!train || frozenBatchNorm) for (const bn of batchNorms(m)) this.#frozenBN.add(bn);
+        if (!train || frozenBatchNorm) { for (const bn of batchNorms(m)) this.#frozenBN.add(bn); }
       }
     }
     return this.train(this.training);

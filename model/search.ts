@@ -78,7 +78,12 @@ interface StepOut {
 }
 
 /** Feeds each row its last token and reads back the next-token log-probabilities. */
-async function step(decoder: Decoder, cache: KVCache, last: number[], withAttention: boolean): Promise<StepOut> {
+async function step(
+  decoder: Decoder,
+  cache: KVCache,
+  last: number[],
+  withAttention: boolean,
+): Promise<StepOut> {
   const device = cache.self[0].k.device;
   const out = tidy(() =>
     noGrad(() => {
@@ -120,7 +125,9 @@ async function decoding<T>(
 const lastToken = (h: Live, bos: number) => h.tokens.at(-1) ?? bos;
 
 function checkMaxLength(maxLength: number): void {
-  if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be >= 1, got ${maxLength}`);
+  if (!Number.isInteger(maxLength) || maxLength < 1) {
+    throw new Error(`maxLength must be >= 1, got ${maxLength}`);
+  }
 }
 
 /** The `m` best (score, index) pairs of row r, best first; ties go to the lower token id. */
@@ -163,10 +170,18 @@ export async function beamSearch(decoder: Decoder, memory: Memory, o: BeamOption
 
   return await decoding(decoder, memory, maxLength, async (cache) => {
     // Rows of the batch: image b's live hypotheses, images in order.
-    let groups = Array.from({ length: B }, (_, b) => ({ b, live: [{ tokens: [], logProb: 0, attention: [] }] as Live[] }));
+    let groups = Array.from(
+      { length: B },
+      (_, b) => ({ b, live: [{ tokens: [], logProb: 0, attention: [] }] as Live[] }),
+    );
     for (let t = 0; t < maxLength && groups.length; t++) {
       const rows = groups.flatMap((g) => g.live);
-      const { logp, attn, V } = await step(decoder, cache, rows.map((h) => lastToken(h, o.bosId)), !!o.returnAttention);
+      const { logp, attn, V } = await step(
+        decoder,
+        cache,
+        rows.map((h) => lastToken(h, o.bosId)),
+        !!o.returnAttention,
+      );
       const N = attn ? attn.length / rows.length : 0;
       const next: typeof groups = [], origins: number[] = [];
       let row0 = 0;
@@ -209,7 +224,12 @@ export async function beamSearch(decoder: Decoder, memory: Memory, o: BeamOption
 
 /** Greedy decoding: the most likely token at every step. */
 export async function greedy(decoder: Decoder, memory: Memory, o: SearchOptions): Promise<Hypothesis[]> {
-  return await sequential(decoder, memory, o, (logp, r, V, allowEos) => topOfRow(logp, r, V, 1, allowEos ? -1 : o.eosId)[0][1]);
+  return await sequential(
+    decoder,
+    memory,
+    o,
+    (logp, r, V, allowEos) => topOfRow(logp, r, V, 1, allowEos ? -1 : o.eosId)[0][1],
+  );
 }
 
 /** Top-p (nucleus) sampling with temperature, reproducible from `seed`. */
@@ -222,7 +242,9 @@ export async function sample(decoder: Decoder, memory: Memory, o: SampleOptions)
   return await sequential(decoder, memory, o, (logp, r, V, allowEos) => {
     const p = new Float64Array(V);
     let max = -Infinity, total = 0;
-    for (let v = 0; v < V; v++) if (allowEos || v !== o.eosId) max = Math.max(max, logp[r * V + v] / temperature);
+    for (let v = 0; v < V; v++) {
+      if (allowEos || v !== o.eosId) max = Math.max(max, logp[r * V + v] / temperature);
+    }
     for (let v = 0; v < V; v++) {
       p[v] = allowEos || v !== o.eosId ? Math.exp(logp[r * V + v] / temperature - max) : 0;
       total += p[v];
@@ -239,7 +261,12 @@ export async function sample(decoder: Decoder, memory: Memory, o: SampleOptions)
 type Choose = (logp: Float32Array, row: number, V: number, allowEos: boolean) => number;
 
 /** One hypothesis per image, extended by `choose` until EOS or maxLength. */
-async function sequential(decoder: Decoder, memory: Memory, o: SearchOptions, choose: Choose): Promise<Hypothesis[]> {
+async function sequential(
+  decoder: Decoder,
+  memory: Memory,
+  o: SearchOptions,
+  choose: Choose,
+): Promise<Hypothesis[]> {
   const maxLength = o.maxLength ?? 75, minLength = o.minLength ?? 0;
   checkMaxLength(maxLength);
   const B = memory[0].shape[0];

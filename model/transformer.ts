@@ -28,7 +28,10 @@ export class MultiheadAttention extends nn.Module {
     if (dModel % heads) throw new Error(`d_model ${dModel} is not divisible by ${heads} heads`);
     this.headDim = dModel / heads;
     const bound = Math.sqrt(6 / (4 * dModel)); // xavier_uniform on [3d, d], as PyTorch
-    this.inProjWeight = this.param("in_proj_weight", rand([3 * dModel, dModel], { ...o, low: -bound, high: bound }));
+    this.inProjWeight = this.param(
+      "in_proj_weight",
+      rand([3 * dModel, dModel], { ...o, low: -bound, high: bound }),
+    );
     this.inProjBias = this.param("in_proj_bias", zeros([3 * dModel], o));
     this.outProj = new nn.Linear(dModel, dModel, o);
   }
@@ -156,8 +159,7 @@ export class DecoderLayer extends nn.Module {
       attention = r.weights;
       return drop(r.out);
     };
-    const ffBlock = (h: Tensor) =>
-      drop(this.linear2.forward(drop(F.relu(this.linear1.forward(h)))));
+    const ffBlock = (h: Tensor) => drop(this.linear2.forward(drop(F.relu(this.linear1.forward(h)))));
     if (this.opts.preNorm) {
       x = F.add(x, selfBlock(this.norm1.forward(x)));
       x = F.add(x, crossBlock(this.norm2.forward(x)));

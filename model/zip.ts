@@ -19,7 +19,7 @@ export function readZip(bytes: Uint8Array, source: string): Map<string, ZipEntry
   const u16 = (at: number) => (at + 2 <= bytes.length ? view.getUint16(at, true) : fail("truncated"));
   const u32 = (at: number) => (at + 4 <= bytes.length ? view.getUint32(at, true) : fail("truncated"));
   const u64 = (at: number) => {
-    const v = (at + 8 <= bytes.length ? view.getBigUint64(at, true) : fail("truncated"));
+    const v = at + 8 <= bytes.length ? view.getBigUint64(at, true) : fail("truncated");
     return v > BigInt(Number.MAX_SAFE_INTEGER) ? fail("offset too large") : Number(v);
   };
 
@@ -81,6 +81,8 @@ export function readZip(bytes: Uint8Array, source: string): Map<string, ZipEntry
 }
 
 async function inflate(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+    new DecompressionStream("deflate-raw"),
+  );
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }

@@ -4,14 +4,15 @@
 // causal and padding masks.
 
 import assert from "node:assert";
-import { device, type Device, type DType, F, noGrad, tensor, tidy } from "../tensor/mod.ts";
+import { type Device, device, type DType, F, noGrad, tensor, tidy } from "../tensor/mod.ts";
 import { readSafetensors } from "../tensor/io/safetensors.ts";
 import { relError } from "./helpers/check.ts";
 import { attention, Captioner, Decoder, type DecoderOptions } from "../model/mod.ts";
 
 const FIX = JSON.parse(await Deno.readTextFile(new URL("./fixtures/model_decoder.json", import.meta.url)));
-const WEIGHTS = (await readSafetensors(new URL("./fixtures/model_decoder.safetensors", import.meta.url).pathname))
-  .tensors;
+const WEIGHTS =
+  (await readSafetensors(new URL("./fixtures/model_decoder.safetensors", import.meta.url).pathname))
+    .tensors;
 const TARGETS: [Device, DType, number][] = [["cpu", "f64", 1e-9]];
 if (device() === "webgpu") TARGETS.push(["webgpu", "f32", 2e-4]);
 
@@ -20,8 +21,20 @@ const json = (t: Json, o: { device: Device; dtype: DType }) => tensor(t.data, t.
 
 function captioner(variant: string, dev: Device, dtype: DType): Captioner {
   const { config } = FIX.variants[variant];
-  const c = new Captioner({ ...FIX.special, vocabSize: config.vocabSize, encoder: null, decoder: config, loss: FIX.loss, device: dev, dtype });
-  const dict = new Map([...WEIGHTS].filter(([k]) => k.startsWith(variant + ".")).map(([k, v]) => [`decoder.${k.slice(variant.length + 1)}`, v]));
+  const c = new Captioner({
+    ...FIX.special,
+    vocabSize: config.vocabSize,
+    encoder: null,
+    decoder: config,
+    loss: FIX.loss,
+    device: dev,
+    dtype,
+  });
+  const dict = new Map(
+    [...WEIGHTS].filter(([k]) => k.startsWith(variant + ".")).map((
+      [k, v],
+    ) => [`decoder.${k.slice(variant.length + 1)}`, v]),
+  );
   c.loadStateDict(dict);
   return c.eval(); // dropout off, as the reference
 }
@@ -31,7 +44,10 @@ for (const variant of Object.keys(FIX.variants)) {
     Deno.test(`decoder parity (${variant}, ${dev} ${dtype}): logits, loss with EOS term, gradients`, async () => {
       const ref = FIX.variants[variant], c = captioner(variant, dev, dtype);
       const o = { device: dev, dtype };
-      const tokens = tensor(FIX.tokens.flat(), [FIX.tokens.length, FIX.tokens[0].length], { device: dev, dtype: "i32" });
+      const tokens = tensor(FIX.tokens.flat(), [FIX.tokens.length, FIX.tokens[0].length], {
+        device: dev,
+        dtype: "i32",
+      });
       const out = tidy(() => {
         const feats = json(FIX.features, o);
         const T = tokens.shape[1];
@@ -62,7 +78,16 @@ for (const variant of Object.keys(FIX.variants)) {
 }
 
 function smallDecoder(o: Partial<DecoderOptions> = {}): Decoder {
-  return new Decoder({ vocabSize: 23, featureDim: 12, embedDim: 8, dModel: 16, layers: 2, heads: 2, ffnDim: 24, ...o })
+  return new Decoder({
+    vocabSize: 23,
+    featureDim: 12,
+    embedDim: 8,
+    dModel: 16,
+    layers: 2,
+    heads: 2,
+    ffnDim: 24,
+    ...o,
+  })
     .eval();
 }
 
@@ -79,7 +104,12 @@ for (const [dev, dtype, tol] of CACHE_TARGETS) {
       const tokens = ids(rows, dev);
       const { full, memory } = tidy(() =>
         noGrad(() => {
-          const memory = dec.memory(tensor(Float64Array.from({ length: 2 * 4 * 12 }, (_, i) => Math.sin(i)), [2, 4, 12], { device: dev, dtype }));
+          const memory = dec.memory(
+            tensor(Float64Array.from({ length: 2 * 4 * 12 }, (_, i) => Math.sin(i)), [2, 4, 12], {
+              device: dev,
+              dtype,
+            }),
+          );
           return { full: dec.forward(tokens, memory), memory };
         })
       );
@@ -91,7 +121,8 @@ for (const [dev, dtype, tol] of CACHE_TARGETS) {
         const step = tidy(() => noGrad(() => dec.decode(F.slice(tokens, 1, a, b), memory, { cache }).logits));
         const got = await step.toArray(), V = 23;
         for (let r = 0; r < 2; r++) {
-          const want = expect.slice((r * 7 + a) * V, (r * 7 + b) * V), have = got.slice(r * (b - a) * V, (r + 1) * (b - a) * V);
+          const want = expect.slice((r * 7 + a) * V, (r * 7 + b) * V),
+            have = got.slice(r * (b - a) * V, (r + 1) * (b - a) * V);
           const e = relError(have, want);
           assert(e <= tol, `${norm}-norm, positions ${a}..${b - 1}, row ${r}: error ${e.toExponential(2)}`);
         }
@@ -132,7 +163,9 @@ Deno.test("attention: causal with an offset, key padding, weights", async () => 
     for (let i = 0; i < 3; i++) {
       const row = w.slice((h * 3 + i) * 5, (h * 3 + i + 1) * 5);
       // Query i is position 2 + i of 5: it sees keys 0..2+i, except the padded key 2.
-      row.forEach((x, j) => assert(j > 2 + i || j === 2 ? x === 0 : x > 0, `head ${h} query ${i} key ${j}: ${x}`));
+      row.forEach((x, j) =>
+        assert(j > 2 + i || j === 2 ? x === 0 : x > 0, `head ${h} query ${i} key ${j}: ${x}`)
+      );
       assert(Math.abs(row.reduce((s, x) => s + x, 0) - 1) < 1e-6);
     }
   }
@@ -141,7 +174,11 @@ Deno.test("attention: causal with an offset, key padding, weights", async () => 
 });
 
 Deno.test("padding: pad tokens do not change the logits of real positions, and the loss ignores them", async () => {
-  const c = new Captioner({ vocabSize: 23, encoder: null, decoder: { featureDim: 12, embedDim: 8, dModel: 16, layers: 1, heads: 2, ffnDim: 24 } }).eval();
+  const c = new Captioner({
+    vocabSize: 23,
+    encoder: null,
+    decoder: { featureDim: 12, embedDim: 8, dModel: 16, layers: 1, heads: 2, ffnDim: 24 },
+  }).eval();
   const feats = tensor(Float32Array.from({ length: 2 * 3 * 12 }, (_, i) => Math.sin(i * 0.3)), [2, 3, 12]);
   const loss = async (rows: number[][]) => {
     const t = tidy(() => noGrad(() => c.loss(feats, rows)));
@@ -158,4 +195,3 @@ Deno.test("padding: pad tokens do not change the logits of real positions, and t
   feats.dispose();
   c.dispose();
 });
-

@@ -6,7 +6,15 @@ import assert from "node:assert";
 import { F, noGrad, tensor, tidy } from "../tensor/mod.ts";
 import { memory as gpuMemory } from "../tensor/storage.ts";
 import { readSafetensors } from "../tensor/io/safetensors.ts";
-import { beamSearch, Decoder, greedy, type Hypothesis, lengthPenalty, type Memory, sample } from "../model/mod.ts";
+import {
+  beamSearch,
+  Decoder,
+  greedy,
+  type Hypothesis,
+  lengthPenalty,
+  type Memory,
+  sample,
+} from "../model/mod.ts";
 
 const FIX = JSON.parse(await Deno.readTextFile(new URL("./fixtures/model_search.json", import.meta.url)));
 const path = new URL("./fixtures/model_search.safetensors", import.meta.url).pathname;
@@ -27,7 +35,9 @@ function same(got: Hypothesis, want: Ref, where: string): void {
   assert.deepEqual(got.tokens, want.tokens, `${where}: tokens`);
   assert.equal(got.finished, want.finished, `${where}: finished`);
   assert(Math.abs(got.logProb - want.logProb) < 1e-4, `${where}: logProb ${got.logProb} vs ${want.logProb}`);
-  if (want.score !== undefined) assert(Math.abs(got.score - want.score) < 1e-4, `${where}: score ${got.score} vs ${want.score}`);
+  if (want.score !== undefined) {
+    assert(Math.abs(got.score - want.score) < 1e-4, `${where}: score ${got.score} vs ${want.score}`);
+  }
 }
 
 Deno.test("beam search and greedy match the PyTorch reference, batched over 3 images", async () => {
@@ -48,7 +58,14 @@ Deno.test("beam search and greedy match the PyTorch reference, batched over 3 im
 Deno.test("beam search: the first step expands one hypothesis, so beams start with different tokens", async () => {
   const memory = imageMemory();
   const k = 4;
-  const hyps = await beamSearch(decoder, memory, { bosId, eosId, beamSize: k, numReturn: k, maxLength: 1, alpha: 0 });
+  const hyps = await beamSearch(decoder, memory, {
+    bosId,
+    eosId,
+    beamSize: k,
+    numReturn: k,
+    maxLength: 1,
+    alpha: 0,
+  });
   const first = tidy(() =>
     noGrad(() => {
       const cache = decoder.createCache(memory, 1);

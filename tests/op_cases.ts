@@ -149,11 +149,24 @@ export const CASES: Record<string, Case[]> = {
     },
   }],
   attention: [
-    { inputs: [x([2, 2, 5, 4]), x([2, 2, 5, 4]), x([2, 2, 5, 4])], fn: (q, k, v) => F.attention(q, k, v, { causal: true }), contiguousOnly: true },
-    { inputs: [x([2, 3, 3, 8]), x([2, 3, 6, 8]), x([2, 3, 6, 8])], fn: (q, k, v) => F.attention(q, k, v), contiguousOnly: true },
+    {
+      inputs: [x([2, 2, 5, 4]), x([2, 2, 5, 4]), x([2, 2, 5, 4])],
+      fn: (q, k, v) => F.attention(q, k, v, { causal: true }),
+      contiguousOnly: true,
+    },
+    {
+      inputs: [x([2, 3, 3, 8]), x([2, 3, 6, 8]), x([2, 3, 6, 8])],
+      fn: (q, k, v) => F.attention(q, k, v),
+      contiguousOnly: true,
+    },
     {
       // key padding (batch 1 hides its last two keys) with causal decoding of 2 new queries over 5 keys
-      inputs: [x([2, 1, 2, 4]), x([2, 1, 5, 4]), x([2, 1, 5, 4]), { shape: [2, 5], noGrad: true, low: 0, high: 1 }],
+      inputs: [x([2, 1, 2, 4]), x([2, 1, 5, 4]), x([2, 1, 5, 4]), {
+        shape: [2, 5],
+        noGrad: true,
+        low: 0,
+        high: 1,
+      }],
       fn: (q, k, v, u) => F.attention(q, k, v, { causal: true, keyPadding: F.binary("gt", u, 0.7) }),
       contiguousOnly: true,
     },
@@ -163,7 +176,10 @@ export const CASES: Record<string, Case[]> = {
       fn: (q, k, v) => F.attention(q, F.slice(k, 2, 0, 4), F.slice(v, 2, 0, 4), { causal: true }),
       contiguousOnly: true,
     },
-    { inputs: [x([1, 2, 3, 4]), x([1, 2, 3, 4]), x([1, 2, 3, 4])], fn: (q, k, v) => F.attention(q, k, v, { scale: 0.3 }) },
+    {
+      inputs: [x([1, 2, 3, 4]), x([1, 2, 3, 4]), x([1, 2, 3, 4])],
+      fn: (q, k, v) => F.attention(q, k, v, { scale: 0.3 }),
+    },
   ],
   crossEntropy: [
     { inputs: [x([2, 3, 5]), idx([2, 3], [1, 4, -100, 0, 2, 2])], fn: (l, t) => F.crossEntropy(l, t) },

@@ -8,14 +8,22 @@ import { CASES } from "./op_cases.ts";
 
 for (const [op, variants] of Object.entries(VARIANTS)) {
   for (const v of variants) {
-    Deno.test({ name: `${op} variant ${v.name}: WebGPU forward and backward match the CPU reference`, ignore: device() !== "webgpu" }, async () => {
+    Deno.test({
+      name: `${op} variant ${v.name}: WebGPU forward and backward match the CPU reference`,
+      ignore: device() !== "webgpu",
+    }, async () => {
       forceVariant(op, v.name);
       try {
         for (const [k, c] of CASES[op].entries()) {
           const values = await sampleValues(c.inputs), w = await weightsFor(c, values);
-          const [cpu, gpu] = [await run(c, values, "cpu", false, w), await run(c, values, "webgpu", false, w)];
+          const [cpu, gpu] = [
+            await run(c, values, "cpu", false, w),
+            await run(c, values, "webgpu", false, w),
+          ];
           assert(relError(gpu.y, cpu.y) <= 1e-4, `case ${k}: forward error ${relError(gpu.y, cpu.y)}`);
-          gpu.grads.forEach((g, i) => g && assert(relError(g, cpu.grads[i]!) <= 1e-4, `case ${k}: gradient ${i}`));
+          gpu.grads.forEach((g, i) =>
+            g && assert(relError(g, cpu.grads[i]!) <= 1e-4, `case ${k}: gradient ${i}`)
+          );
         }
       } finally {
         forceVariant(op, null);

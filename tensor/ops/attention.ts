@@ -3,7 +3,12 @@
 // saved row log-sum-exps. K and V may be strided views into a larger KV cache.
 
 import { f32Bits } from "../../kernels/common.ts";
-import { attentionGradKVWGSL, attentionGradQWGSL, attentionRowDotWGSL, attentionWGSL } from "../../kernels/attention.ts";
+import {
+  attentionGradKVWGSL,
+  attentionGradQWGSL,
+  attentionRowDotWGSL,
+  attentionWGSL,
+} from "../../kernels/attention.ts";
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, Tensor } from "../tensor.ts";
@@ -38,14 +43,26 @@ function kvView(t: Tensor): Tensor {
 }
 
 export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions = {}): Tensor {
-  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) throw new Error("attention: q, k, v must be [B, H, T, D]");
+  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) {
+    throw new Error("attention: q, k, v must be [B, H, T, D]");
+  }
   const [B, H, Tq, D] = q.shape, Tk = k.shape[2];
   if (k.shape.join() !== v.shape.join() || k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== D) {
     throw new Error(`attention: q [${q.shape}], k [${k.shape}], v [${v.shape}] do not agree`);
   }
   const pad = o.keyPadding ?? null;
-  if (pad && pad.shape.join() !== `${B},${Tk}`) throw new Error(`attention: keyPadding must be [${B}, ${Tk}], got [${pad.shape}]`);
-  const g: Geometry = { BH: B * H, H, Tq, Tk, D, scale: o.scale ?? 1 / Math.sqrt(D), causal: o.causal ?? false };
+  if (pad && pad.shape.join() !== `${B},${Tk}`) {
+    throw new Error(`attention: keyPadding must be [${B}, ${Tk}], got [${pad.shape}]`);
+  }
+  const g: Geometry = {
+    BH: B * H,
+    H,
+    Tq,
+    Tk,
+    D,
+    scale: o.scale ?? 1 / Math.sqrt(D),
+    causal: o.causal ?? false,
+  };
   const [qc, kc, vc, pc] = [packed(q), kvView(k), kvView(v), pad ? packed(pad) : null];
   const out = empty(q.shape, { device: q.device, dtype: q.dtype });
   const stats = empty([g.BH * Tq, 2], { device: q.device, dtype: q.dtype });
@@ -77,8 +94,22 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
       });
       const reads = [qc, kc, vc, pc ?? qc, stats, dOc].map((t) => t.storage.binding);
       const p = params(g, kc, pc);
-      run.run({ name: "attention_dq", code: attentionGradQWGSL(D), params: p, reads, writes: [dQ.storage.binding], threads: g.BH * Tq });
-      run.run({ name: "attention_dkv", code: attentionGradKVWGSL(D), params: p, reads, writes: [dKV.storage.binding], threads: g.BH * Tk });
+      run.run({
+        name: "attention_dq",
+        code: attentionGradQWGSL(D),
+        params: p,
+        reads,
+        writes: [dQ.storage.binding],
+        threads: g.BH * Tq,
+      });
+      run.run({
+        name: "attention_dkv",
+        code: attentionGradKVWGSL(D),
+        params: p,
+        reads,
+        writes: [dKV.storage.binding],
+        threads: g.BH * Tk,
+      });
     }
     const n = g.BH * Tk * D;
     return [dQ, dKV.view(k.shape, undefined, 0), dKV.view(k.shape, undefined, n)];
@@ -86,7 +117,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
 }
 
 function params(g: Geometry, k: Tensor, pad: Tensor | null): number[] {
-  return [g.BH, g.Tq, g.Tk, g.H, f32Bits(g.scale), g.causal ? 1 : 0, k.strides[1], k.strides[2], pad ? 1 : 0, k.offset];
+  return [
+    g.BH,
+    g.Tq,
+    g.Tk,
+    g.H,
+    f32Bits(g.scale),
+    g.causal ? 1 : 0,
+    k.strides[1],
+    k.strides[2],
+    pad ? 1 : 0,
+    k.offset,
+  ];
 }
 
 // ---- CPU reference ------------------------------------------------------------------------------
@@ -97,7 +139,15 @@ function visible(g: Geometry, pad: ArrayLike<number> | null, bh: number, i: numb
 }
 
 /** Scores and probabilities of one query row (P = 0 where hidden). */
-function row(g: Geometry, Q: ArrayLike<number>, K: ArrayLike<number>, pad: ArrayLike<number> | null, kRow: (bh: number, j: number) => number, bh: number, i: number) {
+function row(
+  g: Geometry,
+  Q: ArrayLike<number>,
+  K: ArrayLike<number>,
+  pad: ArrayLike<number> | null,
+  kRow: (bh: number, j: number) => number,
+  bh: number,
+  i: number,
+) {
   const s = new Float64Array(g.Tk).fill(-Infinity);
   for (let j = 0; j < g.Tk; j++) {
     if (!visible(g, pad, bh, i, j)) continue;
@@ -114,7 +164,15 @@ function hosts(...ts: (Tensor | null)[]) {
   return ts.map((t) => t?.storage.host ?? null);
 }
 
-function attentionCPU(g: Geometry, q: Tensor, k: Tensor, v: Tensor, pad: Tensor | null, out: Tensor, stats: Tensor) {
+function attentionCPU(
+  g: Geometry,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  pad: Tensor | null,
+  out: Tensor,
+  stats: Tensor,
+) {
   const [Q, K, V, P, O, S] = hosts(q, k, v, pad, out, stats);
   const kRow = (bh: number, j: number) => k.offset + bh * k.strides[1] + j * k.strides[2];
   const vRow = (bh: number, j: number) => v.offset + bh * v.strides[1] + j * v.strides[2];

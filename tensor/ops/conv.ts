@@ -10,7 +10,7 @@ import {
   conv2dWGSL,
 } from "../../kernels/conv2d.ts";
 import { gemmGrid } from "../../kernels/gemm.ts";
-import { choose } from "../webgpu/variants.ts";
+import { runVariant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, Tensor } from "../tensor.ts";
@@ -69,7 +69,10 @@ const DIRECT = { forward: conv2dWGSL, input: conv2dInputGradWGSL, weight: conv2d
 const GEMM = { forward: conv2dGemmWGSL, input: conv2dInputGradGemmWGSL, weight: conv2dWeightGradGemmWGSL };
 
 /** The implicit GEMM's [M, N, K] for each product (kernels/conv2d.ts). */
-function gemmDims(which: Which, { N, Cin, H, W, Cout, OH, OW, KH, KW, G }: Geometry): [number, number, number] {
+function gemmDims(
+  which: Which,
+  { N, Cin, H, W, Cout, OH, OW, KH, KW, G }: Geometry,
+): [number, number, number] {
   const [Cig, Cog] = [Cin / G, Cout / G];
   if (which === "forward") return [Cog, N * OH * OW, Cig * KH * KW];
   if (which === "input") return [Cig, N * H * W, Cog * KH * KW];
@@ -118,16 +121,26 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
     }
   } else {
     const [M, Nn, K] = gemmDims(which, g);
-    const v = choose("conv2d", { M, N: Nn, K }, () => true);
     const io = { reads: [ac.storage.binding, bc.storage.binding], writes: [out.storage.binding] };
-    const dims = [N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d];
-    if (v.gemm) {
-      const code = GEMM[which](v.gemm, g), workgroups = gemmGrid(G, M, Nn, v.gemm);
-      gpu().run({ name: `conv2d_${which}_${v.name}`, code, params: [G, M, Nn, K], ...io, workgroups });
-    } else {
-      const code = DIRECT[which]();
-      gpu().run({ name: `conv2d_${which}_direct`, code, params: [out.size, ...dims, G], ...io, threads: out.size });
-    }
+    runVariant("conv2d", { M, N: Nn, K }, () => true, (v) => {
+      const name = `conv2d_${which}_${v.name}`;
+      if (v.gemm) {
+        return {
+          name,
+          code: GEMM[which](v.gemm, g),
+          params: [G, M, Nn, K],
+          ...io,
+          workgroups: gemmGrid(G, M, Nn, v.gemm),
+        };
+      }
+      return {
+        name,
+        code: DIRECT[which](),
+        params: [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G],
+        ...io,
+        threads: out.size,
+      };
+    });
   }
   if (ac !== a) ac.dispose();
   if (bc !== b) bc.dispose();

@@ -4,7 +4,7 @@
 import { shapeWords, viewWords } from "../../kernels/common.ts";
 import { matmulBlockedWGSL, matmulNaiveWGSL, matmulVec4WGSL, type Vec4Layout } from "../../kernels/matmul.ts";
 import { gemmGrid } from "../../kernels/gemm.ts";
-import { choose } from "../webgpu/variants.ts";
+import { runVariant, type Variant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
 import { broadcastShapes, numel } from "../shape.ts";
 import { gpu } from "../storage.ts";
@@ -46,16 +46,45 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       }
     });
   } else {
-    const params = [numel(batch), M, N, K, ...shapeWords(batch), ...viewWords(av), sam, sak, ...viewWords(bv), sbk, sbn];
+    const params = [
+      numel(batch),
+      M,
+      N,
+      K,
+      ...shapeWords(batch),
+      ...viewWords(av),
+      sam,
+      sak,
+      ...viewWords(bv),
+      sbk,
+      sbn,
+    ];
     const io = { params, reads: [a.storage.binding, b.storage.binding], writes: [out.storage.binding] };
-    const layout = vec4Layout([av.offset, ...av.strides], [bv.offset, ...bv.strides], sam, sak, sbk, sbn, M, N, K);
-    const v = choose("matmul", { M, N, K }, (v) => !v.vec4Rows || (layout !== null && (layout.a === "k" || v.vec4Rows % 4 === 0)));
-    const nb = numel(batch), name = `matmul_${v.name}`;
-    if (v.vec4Rows) {
-      const rows = v.vec4Rows;
-      gpu().run({ name, code: matmulVec4WGSL(layout!, rows), ...io, workgroups: [Math.ceil(N / 32), Math.ceil(M / (rows * 8)), nb] });
-    } else if (v.gemm) gpu().run({ name, code: matmulBlockedWGSL(v.gemm), ...io, workgroups: gemmGrid(nb, M, N, v.gemm) });
-    else gpu().run({ name, code: matmulNaiveWGSL(), ...io, threads: out.size });
+    const layout = vec4Layout(
+      [av.offset, ...av.strides],
+      [bv.offset, ...bv.strides],
+      sam,
+      sak,
+      sbk,
+      sbn,
+      M,
+      N,
+      K,
+    );
+    const fits = (v: Variant) =>
+      !v.vec4Rows || (layout !== null && (layout.a === "k" || v.vec4Rows % 4 === 0));
+    const nb = numel(batch);
+    runVariant("matmul", { M, N, K }, fits, (v) => {
+      const name = `matmul_${v.name}`;
+      if (v.vec4Rows) {
+        const workgroups: [number, number, number] = [Math.ceil(N / 32), Math.ceil(M / (v.vec4Rows * 8)), nb];
+        return { name, code: matmulVec4WGSL(layout!, v.vec4Rows), ...io, workgroups };
+      }
+      if (v.gemm) {
+        return { name, code: matmulBlockedWGSL(v.gemm), ...io, workgroups: gemmGrid(nb, M, N, v.gemm) };
+      }
+      return { name, code: matmulNaiveWGSL(), ...io, threads: out.size };
+    });
   }
   return fromOp("matmul", out, [a, b], (g) => [
     sumTo(matmul(g, transpose(b)), a.shape),
@@ -64,7 +93,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 }
 
 /** The vec4 kernel's operand layout when every stride and offset allows 16-byte loads, else null. */
-function vec4Layout(aw: number[], bw: number[], sam: number, sak: number, sbk: number, sbn: number, M: number, N: number, K: number): Vec4Layout | null {
+function vec4Layout(
+  aw: number[],
+  bw: number[],
+  sam: number,
+  sak: number,
+  sbk: number,
+  sbn: number,
+  M: number,
+  N: number,
+  K: number,
+): Vec4Layout | null {
   const m4 = (x: number) => x % 4 === 0;
   if (!m4(N) || !aw.every(m4) || !bw.every(m4)) return null;
   const a = sak === 1 && m4(K) && m4(sam) ? "k" : sam === 1 && m4(M) && m4(sak) ? "m" : null;

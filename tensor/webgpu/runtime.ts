@@ -92,6 +92,55 @@ export class Runtime {
 
   /** Records one kernel launch after checking it against the device's limits. */
   run(d: Dispatch): void {
+    this.#record(d, null);
+  }
+
+  /**
+   * Records each dispatch in its own timed pass and resolves to their GPU times in ms: from
+   * timestamp queries where the adapter has them, else from queue completion (submits each).
+   */
+  timed(ds: Dispatch[]): Promise<number[]> {
+    if (!this.device.features.has("timestamp-query")) {
+      const marks: Promise<number>[] = [];
+      this.flush();
+      let last = this.device.queue.onSubmittedWorkDone().then(() => performance.now());
+      for (const d of ds) {
+        this.#record(d, null);
+        this.flush();
+        marks.push(last);
+        last = this.device.queue.onSubmittedWorkDone().then(() => performance.now());
+      }
+      return Promise.all([...marks, last]).then((t) => ds.map((_, i) => t[i + 1] - t[i]));
+    }
+    const querySet = this.device.createQuerySet({ type: "timestamp", count: 2 * ds.length });
+    ds.forEach((d, i) => {
+      this.#endPass();
+      this.#record(d, { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 });
+      this.#endPass();
+    });
+    const bytes = 16 * ds.length;
+    const resolved = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const staging = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.#encoderNow();
+    enc.resolveQuerySet(querySet, 0, 2 * ds.length, resolved, 0);
+    enc.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
+    this.flush();
+    return staging.mapAsync(GPUMapMode.READ).then(() => {
+      const t = new BigInt64Array(staging.getMappedRange().slice(0));
+      staging.destroy();
+      resolved.destroy();
+      querySet.destroy();
+      return ds.map((_, i) => Number(t[2 * i + 1] - t[2 * i]) / 1e6);
+    });
+  }
+
+  #record(d: Dispatch, timestampWrites: GPUComputePassTimestampWrites | null): void {
     this.#throwIfFailed();
     const lim = this.device.limits;
     const buffers = d.reads.length + d.writes.length + 1;
@@ -119,13 +168,15 @@ export class Runtime {
       },
     ];
     for (const [i, b] of [...d.reads, ...d.writes].entries()) {
-      entries.push({
-        binding: i + 1,
-        resource: { buffer: b.buffer, size: Math.max(4, alignUp(b.bytes, 4)) },
-      });
+      // 16-byte multiples so vec4 arrays bind; pool buffers are at least that large
+      const size = Math.min(b.buffer.size, Math.max(16, alignUp(b.bytes, 16)));
+      entries.push({ binding: i + 1, resource: { buffer: b.buffer, size } });
     }
     const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    const pass = this.#computePass();
+    const pass = timestampWrites
+      ? this.#encoderNow().beginComputePass({ timestampWrites })
+      : this.#computePass();
+    if (timestampWrites) this.#pass = pass;
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(...groups);

@@ -1,15 +1,22 @@
-// Kernel variants and how one is chosen for a call.
+// Kernel variants, and which one runs a call.
 //
-// An op with several kernels lists them here. `choose` picks one for the call's shape class:
-// a forced choice (tests run every variant), else the tuned winner for this adapter if known,
-// else the default for the adapter class (fallback CPU adapters want register blocking; real
-// GPUs want workgroup tiles).
+// An op with several kernels lists them here and dispatches through `runVariant`. For a call, the
+// variants that fit it are the candidates; the one that runs is, in order:
+//   1. the forced one (`forceVariant`: tests run every variant, benchmarks compare them),
+//   2. the measured winner for the call's shape class on this adapter (tensor/webgpu/tuner.ts),
+//   3. on first use of a shape class, all non-reference candidates, timed on the GPU; the call's
+//      result is correct whichever ran last, and the winner serves every later call,
+//   4. with tuning off (CAPTIONER_TUNE=0), the default for the adapter class.
 
 import type { GemmConfig } from "../../kernels/gemm.ts";
 import { gpu } from "../storage.ts";
+import type { Dispatch } from "./runtime.ts";
+import { tuner } from "./tuner.ts";
 
 export interface Variant {
   name: string;
+  /** a correctness reference: never chosen by the tuner */
+  reference?: boolean;
   gemm?: GemmConfig;
   /** rows per thread of the vec4 matmul */
   vec4Rows?: number;
@@ -17,47 +24,75 @@ export interface Variant {
 
 export const VARIANTS: Record<string, Variant[]> = {
   matmul: [
-    { name: "naive" },
+    { name: "naive", reference: true },
     { name: "vec4x4", vec4Rows: 4 },
     { name: "vec4x8", vec4Rows: 8 },
     { name: "blocked4x4", gemm: { tm: 4, tn: 4, wx: 8, wy: 8 } },
     { name: "blocked1x4", gemm: { tm: 1, tn: 4, wx: 64, wy: 1 } },
     { name: "blocked4x8", gemm: { tm: 4, tn: 8, wx: 8, wy: 8 } },
+    { name: "blocked8x8", gemm: { tm: 8, tn: 8, wx: 8, wy: 8 } },
   ],
   conv2d: [
-    { name: "direct" },
+    { name: "direct", reference: true },
     { name: "gemm4x4", gemm: { tm: 4, tn: 4, wx: 8, wy: 8 } },
     { name: "gemm4x8", gemm: { tm: 4, tn: 8, wx: 8, wy: 8 } },
     { name: "gemm8x4", gemm: { tm: 8, tn: 4, wx: 8, wy: 8 } },
+    { name: "gemm8x8", gemm: { tm: 8, tn: 8, wx: 8, wy: 8 } },
   ],
 };
 
 const forced = new Map<string, string>();
 
-/** Forces `op` to use the named variant (null: automatic again). For tests and benchmarks. */
+/** Forces `op` to use the named variant (null: automatic again). */
 export function forceVariant(op: string, name: string | null): void {
   if (name === null) forced.delete(op);
   else if (!VARIANTS[op]?.some((v) => v.name === name)) throw new Error(`no variant ${name} of ${op}`);
   else forced.set(op, name);
 }
 
-/**
- * The variant for this call among those that `fit` it: forced, else tuned, else the default for the
- * adapter class. A forced variant that does not fit the call falls back to the automatic choice.
- */
-export function choose(op: string, dims: { M: number; N: number; K: number }, fits: (v: Variant) => boolean): Variant {
-  const list = VARIANTS[op].filter(fits);
-  const f = forced.get(op);
-  return list.find((v) => v.name === f) ?? list.find((v) => v.name === defaultFor(op, dims, list))!;
+export interface Dims {
+  M: number;
+  N: number;
+  K: number;
 }
 
-function defaultFor(op: string, { M }: { M: number; N: number; K: number }, fitting: Variant[]): string {
-  void gpu;
+/** Dispatches `build(variant)` for the variant chosen as described above. */
+export function runVariant(
+  op: string,
+  dims: Dims,
+  fits: (v: Variant) => boolean,
+  build: (v: Variant) => Dispatch,
+): void {
+  const fitting = VARIANTS[op].filter(fits);
+  const pinned = fitting.find((v) => v.name === forced.get(op));
+  if (pinned) return gpu().run(build(pinned));
+  const candidates = fitting.filter((v) => !v.reference);
+  if (candidates.length <= 1) return gpu().run(build(candidates[0] ?? fitting[0]));
+  const key = `${op}|${shapeClass(dims)}|${candidates.map((v) => v.name).join(",")}`;
+  const winner = tuner.winner(key, () => candidates.map((v) => build(v).code));
+  const known = candidates.find((v) => v.name === winner);
+  if (known) return gpu().run(build(known));
+  if (!tuner.enabled) {
+    return gpu().run(
+      build(candidates.find((v) => v.name === defaultFor(op, dims, candidates)) ?? candidates[0]),
+    );
+  }
+  tuner.measure(key, candidates.map((v) => v.name), candidates.map(build));
+}
+
+/** Dims rounded to powers of two: calls of similar size share a measurement. */
+function shapeClass({ M, N, K }: Dims): string {
+  const b = (x: number) => 2 ** Math.round(Math.log2(Math.max(1, x)));
+  return `${b(M)}x${b(N)}x${b(K)}`;
+}
+
+/** Untuned choice: register blocking for CPU adapters (measured on llvmpipe), big tiles elsewhere. */
+function defaultFor(op: string, { M }: Dims, fitting: Variant[]): string {
   const names = fitting.map((v) => v.name);
   if (op === "matmul") {
     if (M <= 2) return "blocked1x4";
     return names.includes("vec4x8") ? "vec4x8" : "blocked4x8";
   }
-  if (op === "conv2d") return "gemm4x8";
+  if (op === "conv2d") return "gemm8x4";
   return names[0];
 }

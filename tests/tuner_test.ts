@@ -1,0 +1,40 @@
+// The kernel tuner: first use of a shape class times the candidates on the GPU, the winner is
+// cached per adapter (keyed by a hash of the WGSL), and every call's result stays correct.
+
+import assert from "node:assert";
+import { device, F, randn, tidy } from "../tensor/mod.ts";
+import { tuner } from "../tensor/webgpu/tuner.ts";
+import { relError } from "./helpers/check.ts";
+
+Deno.test({
+  name: "the tuner measures candidates once, caches the winner, and results stay correct",
+  ignore: device() !== "webgpu",
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  Deno.env.set("CAPTIONER_CACHE_DIR", dir);
+  const was = tuner.enabled;
+  tuner.enabled = true;
+  try {
+    const [a, b] = [randn([24, 40]), randn([40, 36])];
+    const ref = await tidy(() => F.matmul(a.detach(), b.detach())).toArray(); // first use: timed candidates
+    await tuner.settled();
+    const entries = JSON.parse(await Deno.readTextFile(tuner.cacheFile)).entries;
+    const key = Object.keys(entries).find((k) => k.startsWith("matmul|32x32x32|"));
+    assert(key, `no matmul entry in ${Object.keys(entries)}`);
+    const e = entries[key];
+    assert(e.winner in e.ms && Object.values(e.ms).every((ms) => (ms as number) >= 0), JSON.stringify(e));
+    const again = await tidy(() => F.matmul(a, b)).toArray(); // the winner
+    const [ca, cb] = [await a.toArray(), await b.toArray()];
+    const cpu = new Float64Array(24 * 36);
+    for (let i = 0; i < 24; i++) {
+      for (let j = 0; j < 36; j++) {
+        for (let k = 0; k < 40; k++) cpu[i * 36 + j] += ca[i * 40 + k] * cb[k * 36 + j];
+      }
+    }
+    assert(relError(ref, cpu) < 1e-5 && relError(again, cpu) < 1e-5);
+  } finally {
+    tuner.enabled = was;
+    Deno.env.delete("CAPTIONER_CACHE_DIR");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
