@@ -1,65 +1,209 @@
-// `deno task bench`: times the real code paths on the active WebGPU adapter and writes the table
-// to bench/results/latest.json (with the adapter description) so later runs can be compared.
+// `deno task bench`: the real code paths on this machine's WebGPU adapter, beside TensorFlow.js's
+// WebGPU backend on the same adapter in the same process, with the ratio. Prints a table and
+// writes bench/results/latest.json (adapter included) so runs can be compared.
+//
+//   deno task bench            shapes sized for a CPU adapter (minutes on llvmpipe)
+//   deno task bench --full     the issue's full shapes (batch 8, 224 input, B*T = 4096)
+//   deno task bench --ship     also writes the tuned kernel table to kernels/tuned/<adapter>.json
 
-import { F, gpu, randn, tidy } from "../tensor/mod.ts";
+import { F, gpu, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
+import { tuner } from "../tensor/webgpu/tuner.ts";
+import {
+  initTfjs,
+  tfjsAttention,
+  tfjsAttentionBackward,
+  tfjsConv2d,
+  tfjsConv2dBackward,
+  tfjsMatmul,
+} from "./tfjs.ts";
 import { benchTokenizer } from "./tokenizer.ts";
+
+const full = Deno.args.includes("--full"), reps = 3;
 
 interface Row {
   op: string;
   shape: string;
   ms: number;
   gflops: number | null;
+  tfjsMs: number | null;
+  ratio: number | null;
 }
+const rows: Row[] = [];
 
-/** Median wall time of `fn` (which records GPU work) including queue completion. */
-async function time(fn: () => void, reps = 5): Promise<number> {
-  fn();
+/** Median time of `fn` to GPU completion, after a first call that also tunes its kernels. */
+async function time(fn: () => void): Promise<number> {
+  tidy(fn);
+  await tuner.settled();
+  tidy(fn);
   await gpu().sync();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    fn();
+    tidy(fn);
     await gpu().sync();
     ts.push(performance.now() - t0);
   }
   return ts.sort((a, b) => a - b)[Math.floor(reps / 2)];
 }
 
-const rows: Row[] = [];
-async function bench(op: string, shape: string, flops: number | null, fn: () => void) {
-  const ms = await time(() => tidy(fn));
-  rows.push({ op, shape, ms: +ms.toFixed(3), gflops: flops ? +(flops / ms / 1e6).toFixed(2) : null });
+async function row(
+  op: string,
+  shape: string,
+  flops: number | null,
+  ours: () => void,
+  theirs?: () => Promise<{ ms: number }>,
+) {
+  const ms = await time(ours);
+  const tfjsMs = theirs ? (await theirs()).ms : null;
+  const r: Row = {
+    op,
+    shape,
+    ms: +ms.toFixed(2),
+    gflops: flops ? +(flops / ms / 1e6).toFixed(2) : null,
+    tfjsMs: tfjsMs === null ? null : +tfjsMs.toFixed(2),
+    ratio: tfjsMs === null ? null : +(tfjsMs / ms).toFixed(2),
+  };
+  rows.push(r);
+  const f = (x: number | null, w: number, s = "") => (x === null ? "" : `${x}${s}`).padStart(w);
   console.log(
-    `${op.padEnd(14)} ${shape.padEnd(28)} ${ms.toFixed(2).padStart(9)} ms  ${
-      flops ? (flops / ms / 1e6).toFixed(2) + " GFLOPS" : ""
+    `${op.padEnd(22)}${shape.padEnd(30)}${f(r.ms, 10)}${f(r.gflops, 9)}${f(r.tfjsMs, 11)}${
+      f(r.ratio, 8, "x")
     }`,
   );
 }
 
-const adapter = gpu().adapter;
-console.log(`adapter: ${adapter.description} (fallback: ${adapter.fallback})`);
-for (const n of [256, 512]) {
-  const [a, b] = [randn([n, n]), randn([n, n])];
-  await bench("matmul", `${n}x${n}x${n}`, 2 * n ** 3, () => F.matmul(a, b));
+function grads(...ts: Tensor[]): void {
+  for (const t of ts) {
+    t.grad?.dispose();
+    t.grad = null;
+  }
 }
-{
-  const [x, w] = [randn([8, 64, 28, 28]), randn([64, 64, 3, 3])];
-  await bench(
-    "conv2d 3x3",
-    "8x64x28x28, 64 out",
-    2 * 8 * 64 * 28 * 28 * 64 * 9,
-    () => F.conv2d(x, w, null, { padding: 1 }),
+
+const adapter = gpu().adapter, tfjsAdapter = await initTfjs();
+console.log(`adapter: ${adapter.description} (fallback: ${adapter.fallback}); tfjs: ${tfjsAdapter}`);
+console.log(
+  `${"op".padEnd(22)}${"shape".padEnd(30)}${"ms".padStart(10)}${"GFLOPS".padStart(9)}${
+    "tfjs ms".padStart(11)
+  }${"ratio".padStart(8)}`,
+);
+
+// ---- matmul: squares, then the decoder's shapes (x @ W^T as a Linear layer computes it) ----------
+for (const n of full ? [512, 1024, 2048] : [512, 1024]) {
+  const [a, b] = [randn([n, n]), randn([n, n])];
+  await row("matmul", `${n}^3`, 2 * n ** 3, () => F.matmul(a, b), () => tfjsMatmul(n, n, n, 1, reps));
+}
+const BT = full ? 4096 : 512;
+for (const [k, n, what] of [[512, 2048, "FFN"], [512, 15000, "vocab"]] as const) {
+  const [x, w] = [randn([BT, k]), randn([n, k])];
+  await row(
+    `matmul ${what}`,
+    `${BT}x${k} @ (${n}x${k})^T`,
+    2 * BT * k * n,
+    () => F.matmul(x, F.transpose(w)),
+    () => tfjsMatmul(BT, k, n, 1, reps),
   );
 }
 {
-  const x = randn([32 * 20, 512]);
-  await bench("softmax", "640x512", null, () => F.softmax(x));
-  await bench("layerNorm", "640x512", null, () => F.layerNorm(x, [512]));
+  const [x, w] = [randn([1, 512]), randn([15000, 512])];
+  await row(
+    "matmul decode step",
+    `1x512 @ (15000x512)^T`,
+    2 * 512 * 15000,
+    () => F.matmul(x, F.transpose(w)),
+    () => tfjsMatmul(1, 512, 15000, 1, reps),
+  );
+}
+
+// ---- conv2d: each ResNet stage at 224 input, 3x3 and 1x1 ------------------------------------------
+const NB = full ? 8 : 2;
+const stages = [[64, 56], [128, 28], [256, 14], [512, 7]] as const;
+for (const [[c, s], i] of stages.map((v, i) => [v, i] as const)) {
+  for (const k of [3, 1]) {
+    const cout = k === 1 ? 4 * c : c, pad = (k - 1) / 2;
+    const x = randn([NB, c, s, s], { requiresGrad: true }),
+      w = randn([cout, c, k, k], { requiresGrad: true });
+    const flops = 2 * NB * c * cout * k * k * s * s, shape = `${NB}x${c}x${s}x${s} ${k}x${k} ->${cout}`;
+    await row(
+      `conv2d s${i + 1} fwd`,
+      shape,
+      flops,
+      () => F.conv2d(x, w, null, { padding: pad }),
+      () => tfjsConv2d(NB, c, s, s, cout, k, 1, pad, reps),
+    );
+    const bwd = () => {
+      F.sum(F.conv2d(x, w, null, { padding: pad })).backward();
+      grads(x, w);
+    };
+    // tfjs's weight-gradient kernel is naive (about 50x its forward): time it only where it finishes
+    const tf = i >= 2 || full ? () => tfjsConv2dBackward(NB, c, s, s, cout, k, 1, pad, 1) : undefined;
+    await row(`conv2d s${i + 1} fwd+bwd`, shape, 3 * flops, bwd, tf);
+  }
+}
+
+// ---- attention: decoder self-attention (causal) and cross-attention to 49 image tokens -----------
+const B = full ? 32 : 4, H = 8, D = 64;
+for (const T of [32, 75]) {
+  for (const [Tk, causal, what] of [[T, true, "self"], [49, false, "cross"]] as const) {
+    const mk = () => randn([B, H, T, D], { requiresGrad: true });
+    const [q, k, v] = [
+      mk(),
+      randn([B, H, Tk, D], { requiresGrad: true }),
+      randn([B, H, Tk, D], { requiresGrad: true }),
+    ];
+    const flops = 4 * B * H * T * Tk * D, shape = `B${B} H${H} T${T} Tk${Tk} d${D}`;
+    const unfused = () => {
+      let s = F.mul(F.matmul(q, F.transpose(k)), 1 / Math.sqrt(D));
+      if (causal) s = F.add(s, causalBias(T, Tk));
+      return F.matmul(F.softmax(s), v);
+    };
+    await row(
+      `attn ${what} fwd`,
+      shape,
+      flops,
+      () => F.attention(q, k, v, { causal }),
+      () => tfjsAttention(B, H, T, Tk, D, causal, reps),
+    );
+    await row(`attn ${what} fwd (unfused)`, shape, flops, unfused);
+    const back = (f: () => Tensor) => () => {
+      F.sum(f()).backward();
+      grads(q, k, v);
+    };
+    await row(
+      `attn ${what} fwd+bwd`,
+      shape,
+      3 * flops,
+      back(() => F.attention(q, k, v, { causal })),
+      () => tfjsAttentionBackward(B, H, T, Tk, D, causal, reps),
+    );
+    await row(`attn ${what} fwd+bwd (unfused)`, shape, 3 * flops, back(unfused));
+  }
+}
+
+/** 0 where query i may see key j (end-aligned causal), -1e9 elsewhere. */
+function causalBias(tq: number, tk: number): Tensor {
+  const data = Float32Array.from(
+    { length: tq * tk },
+    (_, i) => (i % tk > Math.floor(i / tk) + tk - tq ? -1e9 : 0),
+  );
+  return tensor(data, [tq, tk]);
 }
 
 const tok = benchTokenizer() ?? null;
+if (Deno.args.includes("--ship")) {
+  const file = tuner.shippedFile;
+  await Deno.mkdir(new URL(".", file), { recursive: true });
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({ adapter: adapter.description, entries: tuner.entries() }, null, 1) + "\n",
+  );
+  console.log(`tuned kernel table written to ${file.pathname}`);
+}
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
 await Deno.writeTextFile(
   new URL("./results/latest.json", import.meta.url),
-  JSON.stringify({ date: new Date().toISOString(), adapter, rows, tokenizer: tok }, null, 2) + "\n",
+  JSON.stringify(
+    { date: new Date().toISOString(), full, adapter, tfjsAdapter, rows, tokenizer: tok },
+    null,
+    1,
+  ) + "\n",
 );

@@ -8,7 +8,9 @@
 // implicit GEMMs (no im2col buffer), are all sources for this one loop (see kernels/conv2d.ts).
 //
 // params[0..3] = [batches, M, N, K]; sources read their own parameters from params[4...].
-// Grid: x over N / (TN * WX), y over M / (TM * WY), z over batches.
+// Grid: x over M / (TM * WY), y over N / (TN * WX), z over batches. Workgroups run in x order, so
+// consecutive ones share B's columns while those are in cache (B can be a 30 MB vocabulary
+// matrix); within a workgroup, neighbouring threads take neighbouring columns.
 // Rows and columns past the edge are clamped on load and skipped on store, so no shape needs to
 // be a multiple of the block.
 
@@ -45,10 +47,10 @@ export function gemmWGSL(src: GemmSource, { tm, tn, wx, wy }: GemmConfig): strin
 ${PARAMS}
 ${src.decls}
 @compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = params[1]; let N = params[2]; let K = params[3];
-  let b = gid.z;
-  let m0 = gid.y * ${tm}u; let n0 = gid.x * ${tn}u;
+  let b = wid.z;
+  let m0 = (wid.x * ${wy}u + lid.y) * ${tm}u; let n0 = (wid.y * ${wx}u + lid.x) * ${tn}u;
   if (m0 >= M || n0 >= N) { return; }
 ${I.map((i) => `  let m_${i} = min(m0 + ${i}u, M - 1u);`).join("\n")}
 ${J.map((j) => `  let n_${j} = min(n0 + ${j}u, N - 1u);`).join("\n")}
@@ -69,5 +71,5 @@ ${
 }
 
 export function gemmGrid(batches: number, M: number, N: number, c: GemmConfig): [number, number, number] {
-  return [Math.ceil(N / (c.tn * c.wx)), Math.ceil(M / (c.tm * c.wy)), batches];
+  return [Math.ceil(M / (c.tm * c.wy)), Math.ceil(N / (c.tn * c.wx)), batches];
 }

@@ -83,10 +83,11 @@ ${PARAMS}
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 ${VIEW_OFFSET}
 @compute @workgroup_size(8, 8)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = params[1]; let N = params[2]; let K = params[3];
-  let bt = gid.z;
-  let m0 = gid.y * ${tm}u; let n0 = gid.x * 4u;
+  let bt = wid.z;
+  // workgroups step through M first so B's columns stay in cache (see kernels/gemm.ts)
+  let m0 = (wid.x * 8u + lid.y) * ${tm}u; let n0 = (wid.y * 8u + lid.x) * 4u;
   if (m0 >= M || n0 >= N) { return; }
   let aBase = view_offset(bt, 4u, 13u); let bBase = view_offset(bt, 4u, 24u);
   let sam = params[22]; let sak = params[23]; let sbk = params[33]; let sbn = params[34];

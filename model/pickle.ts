@@ -20,8 +20,6 @@ export interface UnpickleOptions {
   source: string;
 }
 
-const MARK = Symbol("mark");
-
 /** Names of opcodes we refuse, for the error message (the allowed ones are named in the switch). */
 const REFUSED: Record<number, string> = {
   0x69: "INST",

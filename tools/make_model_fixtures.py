@@ -417,7 +417,7 @@ def pth_fixtures():
     torch.save(sd, FIXTURES / "model_dtypes.pth")
     torch.save(sd, FIXTURES / "model_dtypes_legacy.pth", _use_new_zipfile_serialization=False)
     torch.save({"state_dict": OrderedDict(w=base[:1])}, FIXTURES / "model_wrapped.pth")
-    return {k: as_json(v.float()) for k, v in sd.items()}
+    return {k: as_json(v) for k, v in sd.items()}
 
 
 def main():

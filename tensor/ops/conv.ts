@@ -12,7 +12,6 @@ import {
 import { gemmGrid } from "../../kernels/gemm.ts";
 import { runVariant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
-import { gpu } from "../storage.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { add } from "./elementwise.ts";
 import { packed, reshape } from "./movement.ts";

@@ -11,7 +11,7 @@ import { register } from "./registry.ts";
 register("embedding", "pick");
 
 /** Fails loudly where a kernel would silently read 0: indices known on the host must be in range. */
-function checkRange(idx: Tensor, n: number, what: string, ignore?: number): void {
+export function checkRange(idx: Tensor, n: number, what: string, ignore?: number): void {
   if (idx.dtype !== "i32") throw new Error(`${what}: indices must be an i32 tensor, got ${idx.dtype}`);
   const r = idx.storage.range;
   if (!r) return;

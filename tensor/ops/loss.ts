@@ -1,14 +1,18 @@
 // Cross-entropy over the last dim of the logits, with PyTorch's semantics for ignored targets and
 // label smoothing: loss_i = (1 - e) * -log p(t_i) + e * mean_c(-log p(c)), 0 where t_i is ignored;
-// "mean" divides by the number of targets not ignored.
+// "mean" divides by the number of targets not ignored. One fused kernel per direction
+// (kernels/cross_entropy.ts): the [N, C] log-probabilities are never stored.
 
-import { Tensor } from "../tensor.ts";
-import { add, div, mul, neg } from "./elementwise.ts";
-import { indexMask, pick } from "./index.ts";
-import { reshape } from "./movement.ts";
-import { mean, sum } from "./reduce.ts";
+import { f32Bits } from "../../kernels/common.ts";
+import { crossEntropyGradWGSL, crossEntropyWGSL } from "../../kernels/cross_entropy.ts";
+import { empty } from "../create.ts";
+import { gpu } from "../storage.ts";
+import { fromOp, Tensor } from "../tensor.ts";
+import { div } from "./elementwise.ts";
+import { checkRange, indexMask } from "./index.ts";
+import { packed, reshape } from "./movement.ts";
+import { sum } from "./reduce.ts";
 import { register } from "./registry.ts";
-import { logSoftmax } from "./rows.ts";
 
 register("crossEntropy");
 
@@ -27,11 +31,57 @@ export function crossEntropy(logits: Tensor, targets: Tensor, o: CrossEntropyOpt
       `crossEntropy: targets [${targets.shape}] do not match logits [${logits.shape}] without the class dim`,
     );
   }
-  const lp = logSoftmax(reshape(logits, [-1, C]));
-  const t = reshape(targets, [-1]);
-  let loss = neg(pick(lp, t, ignoreIndex));
-  const valid = indexMask(t, ignoreIndex, logits);
-  if (e > 0) loss = add(mul(loss, 1 - e), mul(neg(mean(lp, -1)), mul(valid, e)));
-  if (reduction === "none") return reshape(loss, targets.shape);
-  return reduction === "sum" ? sum(loss) : div(sum(loss), sum(valid));
+  checkRange(targets, C, "crossEntropy", ignoreIndex);
+  const x = packed(logits), t = packed(targets), N = x.size / C;
+  const loss = empty([N], { device: x.device, dtype: x.dtype }),
+    lse = empty([N], { device: x.device, dtype: x.dtype });
+  const params = [N, C, ignoreIndex >>> 0, f32Bits(e)];
+  if (x.device === "cpu") {
+    const X = x.storage.host!, T = t.storage.host!, L = loss.storage.host!, S = lse.storage.host!;
+    for (let n = 0; n < N; n++) {
+      let m = -Infinity, s = 0, total = 0;
+      for (let c = 0; c < C; c++) m = Math.max(m, X[n * C + c]);
+      for (let c = 0; c < C; c++) s += Math.exp(X[n * C + c] - m), total += X[n * C + c];
+      S[n] = m + Math.log(s);
+      L[n] = T[n] === ignoreIndex ? 0 : S[n] - (1 - e) * X[n * C + T[n]] - (e * total) / C;
+    }
+  } else {
+    const rows = Math.min(N, 65535);
+    gpu().run({
+      name: "cross_entropy",
+      code: crossEntropyWGSL(),
+      params,
+      reads: [x.storage.binding, t.storage.binding],
+      writes: [loss.storage.binding, lse.storage.binding],
+      workgroups: [rows, Math.ceil(N / rows), 1],
+    });
+  }
+  const perRow = fromOp("crossEntropy", loss, [logits], (g) => {
+    const gc = packed(g), dx = empty([N, C], { device: x.device, dtype: x.dtype });
+    if (x.device === "cpu") {
+      const X = x.storage.host!,
+        T = t.storage.host!,
+        S = lse.storage.host!,
+        G = gc.storage.host!,
+        D = dx.storage.host!;
+      for (let n = 0; n < N; n++) {
+        if (T[n] === ignoreIndex) continue;
+        for (let c = 0; c < C; c++) {
+          D[n * C + c] = G[n] * (Math.exp(X[n * C + c] - S[n]) - (c === T[n] ? 1 - e : 0) - e / C);
+        }
+      }
+    } else {
+      gpu().run({
+        name: "cross_entropy_grad",
+        code: crossEntropyGradWGSL(),
+        params,
+        reads: [x.storage.binding, t.storage.binding, lse.storage.binding, gc.storage.binding],
+        writes: [dx.storage.binding],
+        threads: N * C,
+      });
+    }
+    return [reshape(dx, logits.shape)];
+  });
+  if (reduction === "none") return reshape(perRow, targets.shape);
+  return reduction === "sum" ? sum(perRow) : div(sum(perRow), sum(indexMask(t, ignoreIndex, logits)));
 }

@@ -7,7 +7,6 @@ import { gemmGrid } from "../../kernels/gemm.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
 import { broadcastShapes, numel } from "../shape.ts";
-import { gpu } from "../storage.ts";
 import { forEachOffset } from "../strided.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { broadcastStrides } from "./elementwise.ts";
@@ -77,7 +76,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     runVariant("matmul", { M, N, K }, fits, (v) => {
       const name = `matmul_${v.name}`;
       if (v.vec4Rows) {
-        const workgroups: [number, number, number] = [Math.ceil(N / 32), Math.ceil(M / (v.vec4Rows * 8)), nb];
+        const workgroups: [number, number, number] = [Math.ceil(M / (v.vec4Rows * 8)), Math.ceil(N / 32), nb];
         return { name, code: matmulVec4WGSL(layout!, v.vec4Rows), ...io, workgroups };
       }
       if (v.gemm) {

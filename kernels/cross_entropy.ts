@@ -1,0 +1,75 @@
+// Fused cross-entropy over rows of logits [N, C] with integer targets, label smoothing e and an
+// ignored target value; the log-probabilities are never stored.
+//
+//   forward  (one workgroup of 64 per row; strided passes, tree reductions in workgroup memory)
+//     lse_n  = log sum_c exp(x_nc)
+//     loss_n = lse_n - (1 - e) x_{n,t_n} - e mean_c x_nc        (0 where t_n is ignored)
+//   backward (one thread per element)
+//     dx_nc  = g_n (exp(x_nc - lse_n) - (1 - e) [c == t_n] - e / C)   (0 where t_n is ignored)
+// params: [N, C, ignore (i32 bits), e (f32 bits)]
+
+import { MAIN, PARAMS } from "./common.ts";
+
+export const crossEntropyWGSL = () => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> t: array<i32>;
+@group(0) @binding(3) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+var<workgroup> red: array<f32, 64>;
+
+fn reduce(v: f32, lid: u32, isMax: bool) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), isMax); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let n = wid.x + wid.y * nwg.x;
+  let lid = lid3.x;
+  let C = params[1];
+  if (n >= params[0]) { return; } // uniform per workgroup: barriers stay in uniform control flow
+  let row = n * C;
+  var m = bitcast<f32>(0xff800000u);
+  for (var c = lid; c < C; c += 64u) { m = max(m, x[row + c]); }
+  m = reduce(m, lid, true);
+  var s = 0.0; var total = 0.0;
+  for (var c = lid; c < C; c += 64u) { let v = x[row + c]; s += exp(v - m); total += v; }
+  s = reduce(s, lid, false);
+  total = reduce(total, lid, false);
+  if (lid == 0u) {
+    let l = m + log(s);
+    let tn = t[n];
+    let e = bitcast<f32>(params[3]);
+    let ok = tn != bitcast<i32>(params[2]) && tn >= 0 && u32(tn) < C;
+    let xt = x[row + u32(max(tn, 0))];
+    loss[n] = select(0.0, l - (1.0 - e) * xt - e * total / f32(C), ok);
+    lse[n] = l;
+  }
+}`;
+
+export const crossEntropyGradWGSL = () => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> t: array<i32>;
+@group(0) @binding(3) var<storage, read> lse: array<f32>;
+@group(0) @binding(4) var<storage, read> g: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+${MAIN}
+  let C = params[1];
+  if (i >= params[0] * C) { return; }
+  let n = i / C; let c = i % C;
+  let tn = t[n];
+  let e = bitcast<f32>(params[3]);
+  let hot = select(0.0, 1.0 - e, u32(tn) == c);
+  let d = exp(x[i] - lse[n]) - hot - e / f32(C);
+  dx[i] = select(0.0, g[n] * d, tn != bitcast<i32>(params[2]));
+}`;
