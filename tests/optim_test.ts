@@ -130,3 +130,24 @@ Deno.test("optimizers reject tensors that do not require grad and duplicated par
   assert.throws(() => new optim.Adam([tensor([1], [1], { device: "cpu" })]), /does not require grad/);
   assert.throws(() => new optim.AdamW([{ params: [p] }, { params: [p] }]), /more than one group/);
 });
+
+Deno.test("optimizer state round-trips: a resumed AdamW takes the same next step", async () => {
+  const make = () => tensor([1, -2, 3], [3], { device: "cpu", dtype: "f64", requiresGrad: true });
+  const step = (p: Tensor, opt: optim.Optimizer) => {
+    tidy(() => F.sum(F.mul(p, p)).backward());
+    opt.step();
+    opt.zeroGrad();
+  };
+  const [a, b] = [make(), make()];
+  const [oa, ob] = [new optim.AdamW([a], { lr: 0.1 }), new optim.AdamW([b], { lr: 0.1 })];
+  for (let i = 0; i < 3; i++) step(a, oa);
+  for (let i = 0; i < 3; i++) step(b, ob);
+  const resumed = make();
+  F.copyInto(resumed, b);
+  const or = new optim.AdamW([resumed], { lr: 0.1 });
+  or.loadStateDict(ob.stateDict());
+  step(a, oa);
+  step(resumed, or);
+  assert.deepEqual(await resumed.toArray(), await a.toArray());
+  assert.equal(or.stepCount, 4);
+});

@@ -23,9 +23,12 @@ export class Linear extends Module {
     this.weight = this.param("weight", fanInUniform([outFeatures, inFeatures], inFeatures, o));
     this.bias = bias ? this.param("bias", fanInUniform([outFeatures], inFeatures, o)) : null;
   }
+  /** x [..., in] -> [..., out]. Leading dims fold into rows, so the weight gradient is one GEMM. */
   forward(x: Tensor): Tensor {
-    const y = F.matmul(x, F.transpose(this.weight));
-    return this.bias ? F.add(y, this.bias) : y;
+    const rows = x.ndim > 2 ? F.reshape(x, [-1, this.inFeatures]) : x;
+    let y = F.matmul(rows, F.transpose(this.weight));
+    if (this.bias) y = F.add(y, this.bias);
+    return x.ndim > 2 ? F.reshape(y, [...x.shape.slice(0, -1), this.outFeatures]) : y;
   }
 }
 

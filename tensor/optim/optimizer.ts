@@ -2,6 +2,7 @@
 // per-parameter state tensors the optimizer owns.
 
 import { zeros } from "../create.ts";
+import { copyInto } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 
 export interface ParamGroup {
@@ -48,6 +49,47 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     const s = this.state.get(p) ?? {};
     this.state.set(p, s);
     return s[name] ??= zeros(p.shape, { device: p.device, dtype: p.dtype }).keep();
+  }
+
+  /**
+   * Everything needed to resume: step count, each group's hyperparameters, and the state tensors
+   * named "<group>.<index in group>.<slot>" (the tensors themselves; save them, don't mutate).
+   */
+  stateDict(): { stepCount: number; groups: Record<string, unknown>[]; tensors: Map<string, Tensor> } {
+    const tensors = new Map<string, Tensor>();
+    this.groups.forEach((g, gi) =>
+      g.params.forEach((p, pi) => {
+        for (const [name, t] of Object.entries(this.state.get(p) ?? {})) {
+          tensors.set(`${gi}.${pi}.${name}`, t);
+        }
+      })
+    );
+    const groups = this.groups.map(({ params: _, ...hyper }) => hyper);
+    return { stepCount: this.stepCount, groups, tensors };
+  }
+
+  /** Restores what stateDict() returned (the parameters must be the same, in the same groups). */
+  loadStateDict(
+    s: { stepCount: number; groups: Record<string, unknown>[]; tensors: Map<string, Tensor> },
+  ): void {
+    if (s.groups.length !== this.groups.length) {
+      throw new Error(
+        `optimizer state has ${s.groups.length} parameter groups, this optimizer ${this.groups.length}`,
+      );
+    }
+    this.dispose();
+    this.stepCount = s.stepCount;
+    this.groups.forEach((g, gi) => Object.assign(g, s.groups[gi], { params: g.params }));
+    for (const [key, t] of s.tensors) {
+      const [gi, pi, name] = key.split(".");
+      const p = this.groups[+gi]?.params[+pi];
+      if (!p || p.shape.join() !== t.shape.join()) {
+        throw new Error(`optimizer state ${key} [${t.shape}] does not match a parameter`);
+      }
+      const slot = this.state.get(p) ?? {};
+      slot[name] = copyInto(zeros(p.shape, { device: p.device, dtype: p.dtype }), t).keep();
+      this.state.set(p, slot);
+    }
   }
 
   zeroGrad(): void {
