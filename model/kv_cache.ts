@@ -36,7 +36,8 @@ export class KVCache {
     if (rows.length === 0) throw new Error("KVCache.select: no rows left");
     const old = this.#tensors();
     const idx = tensor(Int32Array.from(rows), [rows.length], { device: old[0].device, dtype: "i32" });
-    const pick = (t: Tensor) => tidy(() => noGrad(() => gatherRows(t, idx)).keep());
+    // keep() after tidy: the gathered rows belong to the cache, not to any enclosing scope.
+    const pick = (t: Tensor) => tidy(() => noGrad(() => gatherRows(t, idx))).keep();
     for (const kv of [...this.self, ...this.cross]) {
       kv.k = pick(kv.k);
       kv.v = pick(kv.v);

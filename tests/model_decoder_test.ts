@@ -59,9 +59,11 @@ for (const variant of Object.keys(FIX.variants)) {
         return { logits, ...terms };
       });
       const e = relError(await out.logits.toArray(), ref.logits.data);
+      const errors = [`logits ${e.toExponential(2)}`];
       assert(e <= tol, `logits error ${e.toExponential(2)} > ${tol}`);
       for (const k of ["loss", "ce", "eos"] as const) {
         const v = await out[k].item();
+        errors.push(`${k} ${(Math.abs(v - ref[k]) / Math.abs(ref[k])).toExponential(2)}`);
         assert(Math.abs(v - ref[k]) <= tol * Math.abs(ref[k]), `${k}: ${v} vs ${ref[k]}`);
       }
       const params = new Map(c.namedParameters());
@@ -69,8 +71,10 @@ for (const variant of Object.keys(FIX.variants)) {
         const grad = params.get(`decoder.${name}`)?.grad;
         assert(grad, `no gradient for ${name}`);
         const eg = relError(await grad.toArray(), g.data);
+        errors.push(`d${name} ${eg.toExponential(2)}`);
         assert(eg <= tol * 5, `gradient of ${name}: error ${eg.toExponential(2)}`);
       }
+      if (Deno.env.get("PARITY_VERBOSE")) console.log(`${variant} ${dev}: ${errors.join(", ")}`);
       for (const t of [out.logits, out.loss, out.ce, out.eos, tokens]) t.dispose();
       c.dispose();
     });

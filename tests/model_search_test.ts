@@ -31,9 +31,15 @@ function imageMemory(): Memory {
 const release = (m: Memory) => new Set(m).forEach((t) => t.dispose());
 
 type Ref = { tokens: number[]; logProb: number; score?: number; finished: boolean };
+let worst = 0;
 function same(got: Hypothesis, want: Ref, where: string): void {
   assert.deepEqual(got.tokens, want.tokens, `${where}: tokens`);
   assert.equal(got.finished, want.finished, `${where}: finished`);
+  worst = Math.max(
+    worst,
+    Math.abs(got.logProb - want.logProb),
+    Math.abs(got.score - (want.score ?? got.score)),
+  );
   assert(Math.abs(got.logProb - want.logProb) < 1e-4, `${where}: logProb ${got.logProb} vs ${want.logProb}`);
   if (want.score !== undefined) {
     assert(Math.abs(got.score - want.score) < 1e-4, `${where}: score ${got.score} vs ${want.score}`);
@@ -52,6 +58,9 @@ Deno.test("beam search and greedy match the PyTorch reference, batched over 3 im
   }
   const g = await greedy(decoder, memory, { bosId, eosId, maxLength: 9 });
   g.forEach((h, b) => same(h, FIX.results[b].greedy, `greedy image ${b}`));
+  if (Deno.env.get("PARITY_VERBOSE")) {
+    console.log(`search: max |logProb / score error| ${worst.toExponential(2)}`);
+  }
   release(memory);
 });
 

@@ -16,6 +16,7 @@ const QUOTES_AND_DASHES = /^['-]+$/;
  * Python's str.split() whitespace (what pycocoevalcap's precook uses), which is not JS's \s: it adds the
  * separator controls U+001C..U+001F and NEL U+0085, and leaves out the BOM U+FEFF.
  */
+// deno-lint-ignore no-control-regex -- the control characters are the point: Python treats them as spaces.
 const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
 
 /** Words as Python's `s.split()` gives them: runs of whitespace separate, ends yield no empty words. */
@@ -41,12 +42,12 @@ export function tokenizeCaption(caption: string): string {
  */
 export function ngramCounts(words: readonly string[], n = 4): Map<string, number>[] {
   const counts: Map<string, number>[] = [];
+  // grams[i] is the k-gram starting at word i, extended by one word per order.
+  const grams = [...words];
   for (let k = 1; k <= n; k++) {
+    if (k > 1) { for (let i = 0; i + k <= words.length; i++) grams[i] += " " + words[i + k - 1]; }
     const order = new Map<string, number>();
-    for (let i = 0; i + k <= words.length; i++) {
-      const gram = words.slice(i, i + k).join(" ");
-      order.set(gram, (order.get(gram) ?? 0) + 1);
-    }
+    for (let i = 0; i + k <= words.length; i++) order.set(grams[i], (order.get(grams[i]) ?? 0) + 1);
     counts.push(order);
   }
   return counts;

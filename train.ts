@@ -1,0 +1,241 @@
+// `deno task train`: trains the captioner. With no arguments, the built-in default: the synthetic
+// scenes served over HTTP in-process, streamed through the real loader, a CPU-sized model, a
+// top-K vocabulary from the scenes' captions; then beam-search evaluation on held-out images and a
+// checkpoint. `--help` lists every option.
+
+import {
+  type CaptionRecord,
+  formatStats,
+  rampLevel,
+  readRecords,
+  startScenesServer,
+  StreamingLoader,
+  webDatasetSource,
+} from "./data/mod.ts";
+import { Captioner, type CaptionerConfig } from "./model/captioner.ts";
+import { loadWeights } from "./model/weights.ts";
+import { loadLatest, saveCheckpoint, saveModel } from "./run/checkpoint.ts";
+import { helpText, parseTrainArgs, type TrainConfig } from "./run/config.ts";
+import { captionRecords, constantBaseline } from "./run/evaluate.ts";
+import { MetricsLog } from "./run/metrics_log.ts";
+import { formatSeconds, Progress } from "./run/progress.ts";
+import { buildVocab, vocabTokenizer } from "./run/vocab.ts";
+import { F, gpu, manualSeed, memory, optim, rngState, setRngState, tensor, tidy } from "./tensor/mod.ts";
+import type { WordPiece } from "./tokenizer/mod.ts";
+
+export function captionerConfig(cfg: TrainConfig, tok: WordPiece): CaptionerConfig {
+  const { depth, widths, trainable } = cfg.encoder;
+  return {
+    vocabSize: tok.size,
+    padId: tok.ids.pad,
+    bosId: tok.ids.bos,
+    eosId: tok.ids.eos,
+    maxLength: cfg.maxLength,
+    encoder: {
+      depth,
+      ...(widths ? { widths } : {}),
+      finetune: { trainable: trainable as never, frozenBatchNorm: cfg.preset === "seed" },
+    },
+    decoder: { ...cfg.decoder, imageProjection: "shared" },
+    loss: { labelSmoothing: cfg.labelSmoothing, eosBeta: cfg.eosBeta, eosWindow: cfg.eosWindow },
+  };
+}
+
+interface Splits {
+  train: CaptionRecord[] | null;
+  source: ConstructorParameters<typeof StreamingLoader>[0];
+  val: CaptionRecord[];
+  test: CaptionRecord[];
+  close: () => Promise<void>;
+}
+
+async function openData(cfg: TrainConfig): Promise<Splits> {
+  if (cfg.data === "synthetic") {
+    const { train, val, test, size } = cfg.synthetic;
+    const server = await startScenesServer({ seed: cfg.seed, width: size, height: size, counts: { train, val, test } });
+    const records = server.records("train");
+    return { train: records, source: records, val: server.records("val"), test: server.records("test"), close: () => server.close() };
+  }
+  if (!cfg.data) throw new Error("--data is required with --preset seed (a manifest, shards, or 'synthetic')");
+  const shards = /\.tar(\}|$)/.test(cfg.data);
+  const train = shards ? null : await readRecords(cfg.data);
+  const val = cfg.valData ? await readRecords(cfg.valData) : [];
+  return { train, source: train ?? webDatasetSource(cfg.data), val, test: val, close: async () => {} };
+}
+
+async function main(): Promise<number> {
+  const parsed = await parseTrainArgs(Deno.args);
+  if (parsed === "help") {
+    console.log(helpText());
+    return 0;
+  }
+  let cfg = parsed;
+  const runDir = `${cfg.out}/${cfg.name}`;
+  await Deno.mkdir(runDir, { recursive: true });
+  const resumed = cfg.resume ? await loadLatest(runDir) : null;
+  if (cfg.resume && !resumed) console.log(`no checkpoint in ${runDir} yet: starting fresh`);
+  if (resumed) cfg = { ...(resumed.trainer.run as TrainConfig), resume: true };
+  manualSeed(cfg.seed);
+
+  const adapter = gpu().adapter;
+  console.log(`adapter: ${adapter.description}${adapter.fallback ? " (CPU fallback)" : ""}; run folder ${runDir}`);
+  const data = await openData(cfg);
+  const tok = resumed ? vocabTokenizer(resumed.model.meta.vocab) : (() => {
+    if (!data.train) throw new Error("building a vocabulary needs a manifest (or --resume from a checkpoint)");
+    const v = buildVocab(data.train.flatMap((r) => r.captions), cfg.vocabSize);
+    console.log(v.report);
+    return v.tokenizer;
+  })();
+
+  const modelConfig = captionerConfig(cfg, tok);
+  const model = new Captioner(modelConfig);
+  if (resumed) model.loadStateDict(resumed.model.weights);
+  else if (cfg.encoder.pretrained) await loadWeights(model.encoder!, cfg.encoder.pretrained, { strict: false });
+  const encoderParams = model.encoder?.parameters().filter((p) => p.requiresGrad) ?? [];
+  const decoderParams = model.decoder.parameters();
+  const opt = new optim.AdamW([
+    { params: encoderParams, lr: cfg.lr.encoder },
+    { params: decoderParams, lr: cfg.lr.decoder },
+  ], { weightDecay: cfg.weightDecay });
+  if (resumed) {
+    opt.loadStateDict({ ...resumed.trainer.optimizer, tensors: resumed.optimizer });
+    setRngState(resumed.trainer.rng);
+  }
+  const sched = new optim.LRScheduler(opt, optim.warmupInverseSqrt(cfg.warmup));
+  if (resumed) {
+    for (const t of [...resumed.model.weights.values(), ...resumed.optimizer.values()]) t.dispose();
+  }
+  const nParams = model.parameters().reduce((s, p) => s + p.size, 0);
+  console.log(`model: ${(nParams / 1e6).toFixed(2)}M parameters (${encoderParams.length + decoderParams.length} tensors train)`);
+
+  const loader = new StreamingLoader(data.source, {
+    batchSize: cfg.batch,
+    imageSize: cfg.imageSize,
+    minSide: Math.min(150, cfg.imageSize),
+    epochs: Infinity,
+    seed: cfg.seed,
+    workers: cfg.workers,
+    concurrency: cfg.concurrency,
+    resume: resumed?.trainer.data as never,
+  });
+  const log = await MetricsLog.open(`${runDir}/log.jsonl`);
+  let step = resumed?.trainer.step ?? 0, stop = false;
+  const onSignal = () => (stop = true);
+  Deno.addSignalListener("SIGINT", onSignal);
+
+  const checkpoint = async () => {
+    const o = opt.stateDict();
+    await saveCheckpoint(runDir, {
+      model: { weights: model.stateDict(), meta: { config: modelConfig, vocab: [...tok.pieces] } },
+      optimizer: o.tensors,
+      trainer: {
+        step,
+        optimizer: { stepCount: o.stepCount, groups: o.groups },
+        rng: rngState(),
+        data: loader.state(),
+        run: cfg,
+      },
+    });
+  };
+
+  const start = performance.now(), progress = new Progress(cfg.steps, "step", step);
+  let images = 0, tokens = 0, micro = 0, lastLoss = NaN;
+  console.log(`training: ${cfg.steps} steps of ${cfg.batch * cfg.accumulate} images${cfg.minutes ? `, at most ${cfg.minutes} min` : ""}`);
+  try {
+    for await (const batch of loader) {
+      if (stop || step >= cfg.steps) break;
+      const enc = tok.encodeBatch(batch.captions, { maxLength: cfg.maxLength + 2 });
+      const terms = tidy(() => {
+        const t = model.lossTerms(tensor(batch.images, batch.shape), tensor(enc.ids, [enc.rows, enc.length]));
+        F.div(t.loss, cfg.accumulate).backward();
+        return t;
+      });
+      images += batch.keys.length;
+      tokens += enc.lengths.reduce((s, n) => s + n - 1, 0);
+      if (++micro % cfg.accumulate !== 0) {
+        for (const t of [terms.loss, terms.ce, terms.eos]) t.dispose();
+        continue;
+      }
+      const norm = optim.clipGradNorm(opt.groups.flatMap((g) => g.params), cfg.clip);
+      const lrs = opt.groups.map((g) => g.lr);
+      opt.step();
+      sched.step();
+      opt.zeroGrad();
+      step++;
+      const progress01 = step / cfg.steps;
+      loader.setAugmentLevel(cfg.augment.max * rampLevel(progress01, cfg.augment.c));
+      if (step % cfg.logEvery === 0 || step === cfg.steps) {
+        const [loss, ce, eos, gn] = await Promise.all([terms.loss, terms.ce, terms.eos, norm].map((t) => t.item()));
+        lastLoss = loss;
+        const secs = (performance.now() - start) / 1000, st = loader.stats();
+        log.write(step, {
+          loss, ce, eos, gradNorm: gn, lr: lrs, augment: cfg.augment.max * rampLevel(progress01, cfg.augment.c),
+          imagesPerSecond: images / secs, tokensPerSecond: tokens / secs, stepSeconds: secs / (step - (resumed?.trainer.step ?? 0)),
+          loader: { waitShare: st.waitShare, delivered: st.delivered, failures: st.failures, queuedBatches: st.queuedBatches },
+          gpu: memory(),
+        });
+        progress.update(step, `loss ${loss.toFixed(3)} ${(images / secs).toFixed(1)} img/s`);
+      }
+      for (const t of [terms.loss, terms.ce, terms.eos, norm]) t.dispose();
+      if (step % cfg.checkpointEvery === 0) await checkpoint();
+      if (cfg.evalEvery && step % cfg.evalEvery === 0 && data.val.length) {
+        progress.done();
+        const r = await captionRecords(model, tok, data.val.slice(0, cfg.evalImages), { imageSize: cfg.imageSize, batch: cfg.batch, beam: 1, alpha: cfg.alpha, strategy: "greedy" });
+        console.log(`step ${step}: val BLEU-4 ${r.scores.Bleu_4.toFixed(3)} CIDEr ${r.scores.CIDEr.toFixed(3)} (greedy, ${r.images} images)`);
+        for (const [k, c] of [...r.captions].slice(0, 3)) console.log(`  ${k}: "${c}"  | ref: "${r.references.get(k)![0]}"`);
+        log.write(step, { val: r.scores });
+      }
+      if (cfg.minutes && (performance.now() - start) / 60000 > cfg.minutes) {
+        progress.done();
+        console.log(`time budget of ${cfg.minutes} min reached at step ${step}`);
+        break;
+      }
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    progress.done();
+    await checkpoint();
+    loader.close();
+  }
+  const trainSeconds = (performance.now() - start) / 1000;
+  console.log(`trained ${step} steps in ${formatSeconds(trainSeconds)} (last loss ${lastLoss.toFixed(3)}); ${formatStats(loader.stats())}`);
+  if (stop) {
+    console.log(`interrupted: checkpoint saved; continue with --resume --name ${cfg.name}`);
+    await data.close();
+    return 130;
+  }
+
+  const test = data.test.slice(0, cfg.testImages);
+  let result: Record<string, unknown> = {};
+  if (test.length) {
+    const r = await captionRecords(model, tok, test, { imageSize: cfg.imageSize, batch: cfg.batch, beam: cfg.beam, alpha: cfg.alpha });
+    const base = data.train ? constantBaseline(data.train.map((x) => x.captions[0]), r.references) : null;
+    console.log(`held-out (${r.images} images, beam ${cfg.beam}): ` + Object.entries(r.scores).map(([k, v]) => `${k} ${v.toFixed(3)}`).join("  "));
+    if (base) console.log(`always "${base.caption}": BLEU-4 ${base.scores.Bleu_4.toFixed(3)} CIDEr ${base.scores.CIDEr.toFixed(3)}`);
+    result = { heldOut: r.scores, images: r.images, baseline: base, evalSeconds: r.seconds };
+  }
+  await saveModel(`${runDir}/model.safetensors`, { weights: model.stateDict(), meta: { config: modelConfig, vocab: [...tok.pieces] } });
+  const summary = {
+    command: ["deno task train", ...Deno.args].join(" "),
+    adapter: adapter.description,
+    steps: step,
+    trainSeconds: Math.round(trainSeconds),
+    totalSeconds: Math.round((performance.now() - start) / 1000),
+    parameters: nParams,
+    ...result,
+  };
+  await Deno.writeTextFile(`${runDir}/metrics.json`, JSON.stringify(summary, null, 1) + "\n");
+  console.log(`model written to ${runDir}/model.safetensors; summary in ${runDir}/metrics.json`);
+  log.close();
+  await data.close();
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (e) {
+    console.error(`train: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}
