@@ -94,6 +94,7 @@ export const conv2dWeightGradWGSL = () =>
 //   forward   M = Cout/G, N = N*OH*OW, K = Cin/G*KH*KW   A = w,           B = im2col(x)
 //   input     M = Cin/G,  N = N*H*W,   K = Cout/G*KH*KW  A = w (per tap), B = dy at the tap's output
 //   weight    M = Cout/G, N = Cin/G*KH*KW, K = N*OH*OW  A = dy,          B = im2col(x)^T
+//             (split-K variants write partial sums [splitK, Cout, Cin/G, KH, KW] for the caller to add)
 // params: [G, M, N, K]; the geometry is compiled in as constants (one pipeline per layer shape).
 
 /** Conv geometry, baked into the shader as constants: divisions by constants become multiplies. */
@@ -191,5 +192,5 @@ ${
     loadB: (j) =>
       `select(0.0, a_[xb + (ci${j} * H + u32(ih + kh${j})) * W + u32(iw + kw${j})], ` +
       `u32(ih + kh${j}) < H && u32(iw + kw${j}) < W)`,
-    store: (i, j, v) => `out[(g * Cog + m0 + ${i}u) * N + n0 + ${j}u] = ${v};`,
+    store: (i, j, v) => `out[split * Cout * N + (g * Cog + m0 + ${i}u) * N + n0 + ${j}u] = ${v};`,
   }, c);

@@ -28,31 +28,46 @@ const GELU_K: f32 = 0.7978845608028654; // sqrt(2 / pi)
 const INV_SQRT2: f32 = 0.7071067811865476;
 const INV_SQRT_2PI: f32 = 0.3989422804014327;`;
 
-function kernel(operands: string[], expr: string, outType = "f32"): string {
+/**
+ * How an operand (or the output) is addressed. "flat": contiguous in the output's shape, element
+ * offset + i; "scalar": one element for all i; "strided": through its view. Most calls in training
+ * are flat, and index arithmetic (divisions per dim, which CPU adapters cannot vectorise) costs
+ * far more than the arithmetic of the op itself, so each combination gets its own kernel.
+ */
+export type Access = "flat" | "scalar" | "strided";
+
+function address(kind: Access, viewAt: number): string {
+  if (kind === "flat") return `params[${viewAt}u] + i`;
+  if (kind === "scalar") return `params[${viewAt}u]`;
+  return `view_offset(i, 1u, ${viewAt}u)`;
+}
+
+function kernel(operands: string[], expr: string, access: Access[], outType = "f32"): string {
   const bindings = operands.map((name, k) =>
     `@group(0) @binding(${k + 1}) var<storage, read> ${name}_: array<f32>;`
   ).join("\n");
-  const loads = operands.map((name, k) => `  let ${name} = ${name}_[view_offset(i, 1u, ${19 + 9 * k}u)];`)
+  const loads = operands.map((name, k) => `  let ${name} = ${name}_[${address(access[k + 1], 19 + 9 * k)}];`)
     .join("\n");
   return /* wgsl */ `
 ${PARAMS}
 ${bindings}
 @group(0) @binding(${operands.length + 1}) var<storage, read_write> out: array<${outType}>;
-${VIEW_OFFSET}
+${access.includes("strided") ? VIEW_OFFSET : ""}
 ${MATH}
 ${MAIN}
   if (i >= params[0]) { return; }
 ${loads}
-  out[view_offset(i, 1u, 10u)] = ${expr};
+  out[${address(access[0], 10)}] = ${expr};
 }`;
 }
 
+// `access` lists the output first, then the operands.
 /** `expr` is a WGSL expression in `x`. */
-export const unaryWGSL = (expr: string) => kernel(["x"], expr);
+export const unaryWGSL = (expr: string, access: Access[]) => kernel(["x"], expr, access);
 /** `expr` is a WGSL expression in `a` and `b`. */
-export const binaryWGSL = (expr: string) => kernel(["a", "b"], expr);
-export const whereWGSL = () => kernel(["c", "a", "b"], "select(b, a, c != 0.0)");
+export const binaryWGSL = (expr: string, access: Access[]) => kernel(["a", "b"], expr, access);
+export const whereWGSL = (access: Access[]) => kernel(["c", "a", "b"], "select(b, a, c != 0.0)", access);
 
 /** Strided copy of i32 data (index tensors move through views too). */
-export const copyI32WGSL = () =>
-  kernel(["x"], "x", "i32").replace("var<storage, read> x_: array<f32>", "var<storage, read> x_: array<i32>");
+export const copyI32WGSL = (access: Access[]) =>
+  kernel(["x"], "x", access, "i32").replace("var<storage, read> x_: array<f32>", "var<storage, read> x_: array<i32>");

@@ -21,6 +21,12 @@ export interface GemmConfig {
   tn: number;
   wx: number;
   wy: number;
+  /**
+   * Split-K: z slices also split the k loop into this many chunks, each storing a partial C the
+   * caller sums (sources see `split`). For a small C with a long k loop, such as a convolution's
+   * weight gradient (K = N * OH * OW), which would otherwise keep only a few threads busy.
+   */
+  splitK?: number;
 }
 
 export interface GemmSource {
@@ -34,13 +40,13 @@ export interface GemmSource {
   loadA: (i: number) => string;
   /** Expression for B[b, k, n_j]. */
   loadB: (j: number) => string;
-  /** Statement storing v at (b, m0 + i, n0 + j), both in range. */
+  /** Statement storing v at (b, m0 + i, n0 + j), both in range (partial sum number `split` under split-K). */
   store: (i: number, j: number, v: string) => string;
 }
 
 const range = (n: number) => [...Array(n).keys()];
 
-export function gemmWGSL(src: GemmSource, { tm, tn, wx, wy }: GemmConfig): string {
+export function gemmWGSL(src: GemmSource, { tm, tn, wx, wy, splitK = 1 }: GemmConfig): string {
   const I = range(tm), J = range(tn);
   const acc = I.flatMap((i) => J.map((j) => `c${i}_${j}`));
   return /* wgsl */ `
@@ -49,14 +55,16 @@ ${src.decls}
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = params[1]; let N = params[2]; let K = params[3];
-  let b = wid.z;
+  let b = wid.z / ${splitK}u; let split = wid.z % ${splitK}u;
+  let kChunk = (K + ${splitK - 1}u) / ${splitK}u;
+  let kEnd = min(K, (split + 1u) * kChunk);
   let m0 = (wid.x * ${wy}u + lid.y) * ${tm}u; let n0 = (wid.y * ${wx}u + lid.x) * ${tn}u;
   if (m0 >= M || n0 >= N) { return; }
 ${I.map((i) => `  let m_${i} = min(m0 + ${i}u, M - 1u);`).join("\n")}
 ${J.map((j) => `  let n_${j} = min(n0 + ${j}u, N - 1u);`).join("\n")}
 ${src.setup}
 ${acc.map((c) => `  var ${c} = 0.0;`).join("\n")}
-  for (var k = 0u; k < K; k = k + 1u) {
+  for (var k = split * kChunk; k < kEnd; k = k + 1u) {
 ${src.perK}
 ${I.map((i) => `    let a${i} = ${src.loadA(i)};`).join("\n")}
 ${J.map((j) => `    let b${j} = ${src.loadB(j)};`).join("\n")}
@@ -71,5 +79,20 @@ ${
 }
 
 export function gemmGrid(batches: number, M: number, N: number, c: GemmConfig): [number, number, number] {
-  return [Math.ceil(M / (c.tm * c.wy)), Math.ceil(N / (c.tn * c.wx)), batches];
+  return [Math.ceil(M / (c.tm * c.wy)), Math.ceil(N / (c.tn * c.wx)), batches * (c.splitK ?? 1)];
 }
+
+/** Adds split-K partial sums: out[i] = sum_s part[s * n + i].   params: [n, splits] */
+export const splitSumWGSL = () => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 64u;
+  let n = params[0];
+  if (i >= n) { return; }
+  var acc = 0.0;
+  for (var s = 0u; s < params[1]; s = s + 1u) { acc += part[s * n + i]; }
+  out[i] = acc;
+}`;

@@ -1,5 +1,6 @@
-// Scaled dot-product attention: the one place the decoder's attention math lives, composed from
-// tensor ops so that a fused WGSL kernel can replace this function without touching the layers.
+// Scaled dot-product attention: the one place the decoder's attention math lives. The fused
+// flash-style kernel (F.attention) runs it whenever nothing needs the weights themselves; the
+// composition from tensor ops below serves attention-weight dropout and `returnWeights`.
 
 import { F, type Tensor, tensor } from "../tensor/mod.ts";
 
@@ -37,6 +38,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   const [B, , Tq, dh] = q.shape, Tk = k.shape[2];
   if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4 || k.shape[3] !== dh || v.shape[2] !== Tk) {
     throw new Error(`attention: q [${q.shape}], k [${k.shape}], v [${v.shape}] do not agree`);
+  }
+  if (o.causal && Tq > Tk) throw new Error(`attention: ${Tq} queries but only ${Tk} keys under a causal mask`);
+  if (!o.returnWeights && !((o.dropout ?? 0) > 0 && o.training)) {
+    return { out: F.attention(q, k, v, { causal: o.causal, keyPadding: o.keyPadding }), weights: null };
   }
   // Scaling q first (as PyTorch does) keeps the scores' magnitude, and rounding, like the reference.
   let scores = F.matmul(F.mul(q, 1 / Math.sqrt(dh)), F.transpose(k));

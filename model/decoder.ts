@@ -18,6 +18,8 @@ export interface DecoderOptions {
   heads: number;
   ffnDim: number;
   dropout: number;
+  /** dropout on attention weights (default: `dropout`, as the seed); 0 lets the fused kernel train */
+  attentionDropout?: number;
   /** "post" (the seed's, PyTorch's default) or "pre": LayerNorm before each block and at the end */
   norm: "post" | "pre";
   /** output logits from the token embedding (through a Linear d_model -> embedDim when they differ) */

@@ -105,6 +105,8 @@ export interface LayerOptions {
   heads: number;
   ffnDim: number;
   dropout: number;
+  /** dropout on the attention weights (the seed: same as `dropout`); 0 lets the fused kernel train */
+  attentionDropout?: number;
   /** LayerNorm before each block (pre-norm) instead of after each residual sum (post-norm). */
   preNorm: boolean;
 }
@@ -121,9 +123,9 @@ export class DecoderLayer extends nn.Module {
 
   constructor(readonly opts: LayerOptions, o: TensorOptions) {
     super();
-    const { dModel: d, heads, ffnDim, dropout } = opts;
-    this.selfAttn = new MultiheadAttention(d, heads, dropout, o);
-    this.crossAttn = new MultiheadAttention(d, heads, dropout, o);
+    const { dModel: d, heads, ffnDim, dropout, attentionDropout = dropout } = opts;
+    this.selfAttn = new MultiheadAttention(d, heads, attentionDropout, o);
+    this.crossAttn = new MultiheadAttention(d, heads, attentionDropout, o);
     this.linear1 = new nn.Linear(d, ffnDim, o);
     this.linear2 = new nn.Linear(ffnDim, d, o);
     this.norm1 = new nn.LayerNorm(d, 1e-5, o);

@@ -44,6 +44,7 @@ export interface TrainConfig {
     heads: number;
     ffnDim: number;
     dropout: number;
+    attentionDropout: number;
     norm: "post" | "pre";
   };
   synthetic: { train: number; val: number; test: number; size: number };
@@ -88,7 +89,7 @@ const TINY: TrainConfig = {
     pretrained: "",
     trainable: ["stem", "layer1", "layer2", "layer3", "layer4"],
   },
-  decoder: { embedDim: 96, dModel: 96, layers: 2, heads: 4, ffnDim: 256, dropout: 0.1, norm: "pre" },
+  decoder: { embedDim: 96, dModel: 96, layers: 2, heads: 4, ffnDim: 256, dropout: 0.1, attentionDropout: 0, norm: "pre" },
   synthetic: { train: 20000, val: 500, test: 500, size: 64 },
   evalEvery: 400,
   evalImages: 100,
@@ -117,7 +118,7 @@ const SEED: TrainConfig = {
   vocabSize: 15000,
   maxLength: 75,
   encoder: { depth: 101, widths: null, pretrained: "", trainable: ["layer3", "layer4"] },
-  decoder: { embedDim: 256, dModel: 512, layers: 10, heads: 8, ffnDim: 2048, dropout: 0.1, norm: "post" },
+  decoder: { embedDim: 256, dModel: 512, layers: 10, heads: 8, ffnDim: 2048, dropout: 0.1, attentionDropout: 0.1, norm: "post" },
   evalEvery: 2000,
   evalImages: 500,
   testImages: 1000,

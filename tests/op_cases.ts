@@ -117,7 +117,8 @@ export const CASES: Record<string, Case[]> = {
       fn: (t, w, b) => F.batchNorm2d(t, null, null, w, b, { training: true }),
     },
     {
-      inputs: [x([2, 3, 2, 2]), pos([3]), { shape: [3], noGrad: true }, pos([3])],
+      // running statistics are buffers: no gradient flows into them
+      inputs: [x([2, 3, 2, 2]), { shape: [3], low: 0.5, high: 2, noGrad: true }, { shape: [3], noGrad: true }, pos([3])],
       fn: (t, rv, rm, w) => F.batchNorm2d(t, rm, rv, w, null, { training: false }),
     },
   ],

@@ -14,7 +14,7 @@ for (const [op, variants] of Object.entries(VARIANTS)) {
     }, async () => {
       forceVariant(op, v.name);
       try {
-        for (const [k, c] of CASES[op].entries()) {
+        for (const [k, c] of (CASES[op] ?? CASES[op.split("_")[0]]).entries()) {
           const values = await sampleValues(c.inputs), w = await weightsFor(c, values);
           const [cpu, gpu] = [
             await run(c, values, "cpu", false, w),

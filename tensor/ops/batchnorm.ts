@@ -1,11 +1,18 @@
-// batchNorm2d over the channels of NCHW input, composed from reductions and elementwise ops (its
-// gradient follows by autograd). Training normalises with the batch statistics (biased variance)
-// and moves the running statistics toward them (unbiased variance), as PyTorch does.
+// batchNorm2d over the channels of NCHW input, in fused kernels (kernels/batchnorm.ts). Training
+// normalises with the batch statistics (biased variance) and moves the running statistics toward
+// them (unbiased variance), as PyTorch does; eval uses the running statistics.
+//
+// The gradient, with xhat = (x - mean) * rstd and M values per channel:
+//   dx = rstd * w * (dy - mean(dy) - xhat * mean(dy * xhat)),  dw = sum(dy * xhat),  db = sum(dy)
+// In eval the statistics are constants: dx = rstd * w * dy.
 
-import { noGrad, Tensor } from "../tensor.ts";
+import { bnGradSumsWGSL, bnGradWGSL, bnNormalizeWGSL, bnStatsWGSL } from "../../kernels/batchnorm.ts";
+import { f32Bits } from "../../kernels/common.ts";
+import { empty, ones, zeros } from "../create.ts";
+import { gpu } from "../storage.ts";
+import { fromOp, noGrad, Tensor } from "../tensor.ts";
 import { add, copyInto, mul, rsqrt, sub } from "./elementwise.ts";
-import { reshape } from "./movement.ts";
-import { mean, variance } from "./reduce.ts";
+import { packed, reshape, slice } from "./movement.ts";
 import { register } from "./registry.ts";
 
 register("batchNorm2d");
@@ -14,6 +21,107 @@ export interface BatchNormOptions {
   training: boolean;
   momentum?: number;
   eps?: number;
+}
+
+/** Per-channel [2, C] mean and rstd of x [N, C, H, W] (the batch's). */
+function batchStats(x: Tensor, eps: number): Tensor {
+  const [N, C, H, W] = x.shape, HW = H * W, M = N * HW;
+  const stats = empty([2, C], { device: x.device, dtype: x.dtype });
+  if (x.device === "cpu") {
+    const X = x.storage.host!, S = stats.storage.host!;
+    for (let c = 0; c < C; c++) {
+      let s = 0, v = 0;
+      for (let n = 0; n < N; n++) for (let p = 0; p < HW; p++) s += X[(n * C + c) * HW + p];
+      const mean = s / M;
+      for (let n = 0; n < N; n++) for (let p = 0; p < HW; p++) v += (X[(n * C + c) * HW + p] - mean) ** 2;
+      S[c] = mean, S[C + c] = 1 / Math.sqrt(v / M + eps);
+    }
+  } else {
+    gpu().run({
+      name: "bn_stats",
+      code: bnStatsWGSL(),
+      params: [N, C, HW, f32Bits(eps)],
+      reads: [x.storage.binding],
+      writes: [stats.storage.binding],
+      workgroups: [C, 1, 1],
+    });
+  }
+  return stats;
+}
+
+/** y = (x - stats[0]) * stats[1] * w + b per channel. */
+function normalize(x: Tensor, stats: Tensor, w: Tensor, b: Tensor): Tensor {
+  const [N, C, H, W] = x.shape, HW = H * W;
+  const y = empty(x.shape, { device: x.device, dtype: x.dtype });
+  if (x.device === "cpu") {
+    const X = x.storage.host!, S = stats.storage.host!, Wt = w.storage.host!, B = b.storage.host!, Y = y.storage.host!;
+    for (let i = 0; i < X.length; i++) {
+      const c = Math.floor(i / HW) % C;
+      Y[i] = (X[i] - S[c]) * S[C + c] * Wt[c] + B[c];
+    }
+  } else {
+    gpu().run({
+      name: "bn_normalize",
+      code: bnNormalizeWGSL(),
+      params: [N, C, HW],
+      reads: [x, stats, w, b].map((t) => t.storage.binding),
+      writes: [y.storage.binding],
+      threads: x.size,
+    });
+  }
+  return y;
+}
+
+/** [2, C] sums of dy and dy * xhat per channel. */
+function gradSums(x: Tensor, dy: Tensor, stats: Tensor): Tensor {
+  const [N, C, H, W] = x.shape, HW = H * W;
+  const sums = empty([2, C], { device: x.device, dtype: x.dtype });
+  if (x.device === "cpu") {
+    const X = x.storage.host!, G = dy.storage.host!, S = stats.storage.host!, O = sums.storage.host!;
+    for (let c = 0; c < C; c++) {
+      let s = 0, sx = 0;
+      for (let n = 0; n < N; n++) {
+        for (let p = 0; p < HW; p++) {
+          const k = (n * C + c) * HW + p;
+          s += G[k], sx += G[k] * (X[k] - S[c]) * S[C + c];
+        }
+      }
+      O[c] = s, O[C + c] = sx;
+    }
+  } else {
+    gpu().run({
+      name: "bn_gradsums",
+      code: bnGradSumsWGSL(),
+      params: [N, C, HW],
+      reads: [x, dy, stats].map((t) => t.storage.binding),
+      writes: [sums.storage.binding],
+      workgroups: [C, 1, 1],
+    });
+  }
+  return sums;
+}
+
+function inputGrad(x: Tensor, dy: Tensor, stats: Tensor, sums: Tensor, w: Tensor): Tensor {
+  const [N, C, H, W] = x.shape, HW = H * W, M = N * HW;
+  const dx = empty(x.shape, { device: x.device, dtype: x.dtype });
+  if (x.device === "cpu") {
+    const X = x.storage.host!, G = dy.storage.host!, S = stats.storage.host!, U = sums.storage.host!;
+    const Wt = w.storage.host!, D = dx.storage.host!;
+    for (let i = 0; i < X.length; i++) {
+      const c = Math.floor(i / HW) % C, rstd = S[C + c], xhat = (X[i] - S[c]) * rstd;
+      D[i] = rstd * Wt[c] * (G[i] - U[c] / M - (xhat * U[C + c]) / M);
+    }
+  } else {
+    gpu().run({
+      name: "bn_grad",
+      code: bnGradWGSL(),
+      params: [N, C, HW],
+      reads: [x, dy, stats, sums, w].map((t) => t.storage.binding),
+      writes: [dx.storage.binding],
+      threads: x.size,
+    });
+  }
+  return dx;
 }
 
 export function batchNorm2d(
@@ -25,27 +133,39 @@ export function batchNorm2d(
   { training, momentum = 0.1, eps = 1e-5 }: BatchNormOptions,
 ): Tensor {
   if (x.ndim !== 4) throw new Error(`batchNorm2d needs NCHW input, got [${x.shape}]`);
-  const C = x.shape[1], perChannel = (t: Tensor) => reshape(t, [1, C, 1, 1]);
-  let y: Tensor;
-  if (training || !runningMean || !runningVar) {
-    const n = x.size / C;
-    if (training && n <= 1) {
-      throw new Error(`batchNorm2d: training needs more than 1 value per channel, got [${x.shape}]`);
-    }
-    const mu = mean(x, [0, 2, 3], true), v = variance(x, [0, 2, 3], true, 0);
-    y = mul(sub(x, mu), rsqrt(add(v, eps)));
-    if (training && runningMean && runningVar) {
-      noGrad(() => {
-        copyInto(runningMean, add(mul(runningMean, 1 - momentum), mul(reshape(mu, [C]), momentum)));
-        copyInto(
-          runningVar,
-          add(mul(runningVar, 1 - momentum), mul(reshape(v, [C]), (momentum * n) / (n - 1))),
-        );
-      });
-    }
-  } else {
-    y = mul(sub(x, perChannel(runningMean)), rsqrt(add(perChannel(runningVar), eps)));
+  const [N, C, H, W] = x.shape, M = N * H * W, o = { device: x.device, dtype: x.dtype };
+  const batch = training || !runningMean || !runningVar;
+  if (batch && training && M <= 1) throw new Error(`batchNorm2d: training needs more than 1 value per channel, got [${x.shape}]`);
+  const xc = packed(x);
+  const w = weight ? packed(weight) : ones([C], o), b = bias ? packed(bias) : zeros([C], o);
+  const stats = batch ? batchStats(xc, eps) : noGrad(() => packed(reshape(concatStats(runningMean!, runningVar!, eps), [2, C])));
+  if (batch && training && runningMean && runningVar) {
+    noGrad(() => {
+      const [mu, rstd] = [slice(stats, 0, 0, 1), slice(stats, 0, 1, 2)];
+      const unbiased = mul(sub(mul(rsqrt(rstd), rsqrt(rstd)), eps), M / Math.max(1, M - 1)); // 1/rstd^2 - eps = var
+      copyInto(runningMean, add(mul(runningMean, 1 - momentum), mul(reshape(mu, [C]), momentum)));
+      copyInto(runningVar, add(mul(runningVar, 1 - momentum), mul(reshape(unbiased, [C]), momentum)));
+    });
   }
-  if (weight) y = mul(y, perChannel(weight));
-  return bias ? add(y, perChannel(bias)) : y;
+  const y = normalize(xc, stats, w, b);
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  return fromOp("batchNorm2d", y, inputs, (dy) => {
+    const g = packed(dy);
+    const sums = gradSums(xc, g, stats);
+    // eval: constant statistics, so only the scale passes through (sums = 0 drop the other terms)
+    const dx = batch ? inputGrad(xc, g, stats, sums, w) : mul(g, reshape(mul(slice(stats, 0, 1, 2), w), [1, C, 1, 1]));
+    const grads: (Tensor | null)[] = [dx];
+    if (weight) grads.push(reshape(slice(sums, 0, 1, 2), [C]));
+    if (bias) grads.push(reshape(slice(sums, 0, 0, 1), [C]));
+    return grads;
+  });
+}
+
+/** Running statistics as the [2, C] (mean, rstd) the kernels take. */
+function concatStats(mean: Tensor, variance: Tensor, eps: number): Tensor {
+  const C = mean.shape[0];
+  const out = empty([2, C], { device: mean.device, dtype: mean.dtype });
+  copyInto(slice(out, 0, 0, 1), reshape(mean, [1, C]));
+  copyInto(slice(out, 0, 1, 2), reshape(rsqrt(add(variance, eps)), [1, C]));
+  return out;
 }

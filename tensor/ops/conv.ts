@@ -9,8 +9,8 @@ import {
   conv2dWeightGradWGSL,
   conv2dWGSL,
 } from "../../kernels/conv2d.ts";
-import { gemmGrid } from "../../kernels/gemm.ts";
-import { runVariant } from "../webgpu/variants.ts";
+import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
+import { type Launch, runVariant, type Variant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { add } from "./elementwise.ts";
@@ -121,25 +121,25 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
   } else {
     const [M, Nn, K] = gemmDims(which, g);
     const io = { reads: [ac.storage.binding, bc.storage.binding], writes: [out.storage.binding] };
-    runVariant("conv2d", { M, N: Nn, K }, () => true, (v) => {
-      const name = `conv2d_${which}_${v.name}`;
-      if (v.gemm) {
-        return {
-          name,
-          code: GEMM[which](v.gemm, g),
-          params: [G, M, Nn, K],
-          ...io,
-          workgroups: gemmGrid(G, M, Nn, v.gemm),
-        };
+    const partials: Tensor[] = [];
+    // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
+    const fits = (v: Variant) => (v.gemm?.splitK ?? 1) * out.size <= 1 << 24;
+    runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K }, fits, (v): Launch => {
+      const name = `conv2d_${which}_${v.name}`, splits = v.gemm?.splitK ?? 1;
+      if (!v.gemm) {
+        const params = [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G];
+        return { name, code: DIRECT[which](), params, ...io, threads: out.size };
       }
-      return {
-        name,
-        code: DIRECT[which](),
-        params: [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G],
-        ...io,
-        threads: out.size,
-      };
+      const gemm = { name, code: GEMM[which](v.gemm, g), params: [G, M, Nn, K], workgroups: gemmGrid(G, M, Nn, v.gemm) };
+      if (splits === 1) return { ...gemm, ...io };
+      const part = empty([splits, out.size], { device: a.device, dtype: a.dtype });
+      partials.push(part);
+      return [
+        { ...gemm, reads: io.reads, writes: [part.storage.binding] },
+        { name: "split_sum", code: splitSumWGSL(), params: [out.size, splits], reads: [part.storage.binding], writes: io.writes, threads: out.size },
+      ];
     });
+    for (const t of partials) t.dispose(); // (their buffers are reused only by later commands)
   }
   if (ac !== a) ac.dispose();
   if (bc !== b) bc.dispose();
@@ -149,9 +149,10 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
 /** 2-D convolution (cross-correlation, as PyTorch): x [N, Cin, H, W], weight [Cout, Cin/groups, KH, KW]. */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const g = geometry(x, weight, opts);
+  // Each gradient is a full GEMM: skip the ones nobody asked for (the image, frozen weights).
   const y = fromOp("conv2d", convKernel("forward", x, weight, g), [x, weight], (dy) => [
-    convKernel("input", dy, weight, g),
-    convKernel("weight", x, dy, g),
+    x.requiresGrad ? convKernel("input", dy, weight, g) : null,
+    weight.requiresGrad ? convKernel("weight", x, dy, g) : null,
   ]);
   return bias ? add(y, reshape(bias, [1, g.Cout, 1, 1])) : y;
 }

@@ -1,10 +1,10 @@
 // Elementwise ops: one table row per op with its CPU formula, its WGSL expression and its
 // gradient. Operands broadcast NumPy-style and are read through their strides in place.
 
-import { binaryWGSL, copyI32WGSL, unaryWGSL, whereWGSL } from "../../kernels/elementwise.ts";
+import { type Access, binaryWGSL, copyI32WGSL, unaryWGSL, whereWGSL } from "../../kernels/elementwise.ts";
 import { shapeWords, viewWords } from "../../kernels/common.ts";
 import { empty, scalarLike } from "../create.ts";
-import { broadcastShapes, type Shape } from "../shape.ts";
+import { broadcastShapes, contiguousStrides, type Shape } from "../shape.ts";
 import { gpu } from "../storage.ts";
 import { forEachOffset } from "../strided.ts";
 import { fromOp, Tensor } from "../tensor.ts";
@@ -25,7 +25,7 @@ export function broadcastStrides(t: { shape: Shape; strides: Shape }, shape: Sha
  */
 export function elementwise(
   name: string,
-  code: string,
+  code: (access: Access[]) => string,
   f: (...xs: number[]) => number,
   inputs: Tensor[],
   shape: Shape = broadcastShapes(...inputs.map((x) => x.shape)),
@@ -42,10 +42,13 @@ export function elementwise(
       o[offs[0]] = f(...args);
     });
   } else {
-    const n = out.shape.reduce((a, b) => a * b, 1);
+    const n = out.shape.reduce((a, b) => a * b, 1), dense = contiguousStrides(shape);
+    const kind = (v: { strides: Shape }, size: number): Access =>
+      size === 1 || v.strides.every((s) => s === 0) ? "scalar" : v.strides.every((s, d) => s === dense[d] || shape[d] === 1) ? "flat" : "strided";
+    const access = [kind(out, n), ...views.map((v) => kind(v, n))];
     gpu().run({
       name,
-      code,
+      code: code(access),
       params: [n, ...shapeWords(shape), ...viewWords(out), ...views.flatMap(viewWords)],
       reads: inputs.map((x) => x.storage.binding),
       writes: [out.storage.binding],
@@ -60,7 +63,7 @@ const identity = (x: number) => x;
 /** Writes `src` (broadcast to dst's shape) through the view `dst`; no autograd. */
 export function copyInto(dst: Tensor, src: Tensor): Tensor {
   if (dst.dtype !== src.dtype) throw new Error(`copy from ${src.dtype} into ${dst.dtype}`);
-  const code = dst.dtype === "i32" ? copyI32WGSL() : unaryWGSL("x");
+  const code = dst.dtype === "i32" ? copyI32WGSL : (a: Access[]) => unaryWGSL("x", a);
   return elementwise("copy", code, identity, [src], dst.shape, dst);
 }
 
@@ -171,7 +174,7 @@ const UNARY: Record<UnaryOp, UnaryDef> = {
 
 export function unary(op: UnaryOp, x: Tensor): Tensor {
   const def: UnaryDef = UNARY[op];
-  const y = elementwise(op, unaryWGSL(def.wgsl), def.cpu, [x]);
+  const y = elementwise(op, (a) => unaryWGSL(def.wgsl, a), def.cpu, [x]);
   return def.grad ? fromOp(op, y, [x], (g) => [def.grad!(x, y, g)]) : y;
 }
 
@@ -260,7 +263,7 @@ function operands(a: Operand, b: Operand): [Tensor, Tensor] {
 export function binary(op: BinaryOp, a: Operand, b: Operand): Tensor {
   const def: BinaryDef = BINARY[op];
   const [x, y] = operands(a, b);
-  const out = elementwise(op, binaryWGSL(def.wgsl), def.cpu, [x, y]);
+  const out = elementwise(op, (a) => binaryWGSL(def.wgsl, a), def.cpu, [x, y]);
   if (!def.grad) return out;
   return fromOp(op, out, [x, y], (g) => {
     const [gx, gy] = def.grad!(x, y, out, g);
@@ -285,7 +288,7 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const [x, y] = a instanceof Tensor || b instanceof Tensor
     ? operands(a, b)
     : operands(scalarLike(cond, a), b);
-  const out = elementwise("where", whereWGSL(), (c, p, q) => (c !== 0 ? p : q), [cond, x, y]);
+  const out = elementwise("where", whereWGSL, (c, p, q) => (c !== 0 ? p : q), [cond, x, y]);
   return fromOp("where", out, [cond, x, y], (g) => {
     const zero = scalarLike(g, 0);
     return [null, sumTo(where(cond, g, zero), x.shape), sumTo(where(cond, zero, g), y.shape)];

@@ -10,7 +10,7 @@ import { broadcastShapes, numel } from "../shape.ts";
 import { forEachOffset } from "../strided.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { broadcastStrides } from "./elementwise.ts";
-import { squeeze, transpose, unsqueeze } from "./movement.ts";
+import { reshape, squeeze, transpose, unsqueeze } from "./movement.ts";
 import { register } from "./registry.ts";
 import { sumTo } from "./reduce.ts";
 
@@ -86,8 +86,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     });
   }
   return fromOp("matmul", out, [a, b], (g) => [
-    sumTo(matmul(g, transpose(b)), a.shape),
-    sumTo(matmul(transpose(a), g), b.shape),
+    a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null,
+    b.requiresGrad ? sumTo(matmul(transpose(a), g), b.shape) : null,
   ]);
 }
 

@@ -59,9 +59,12 @@ class Tuner {
   }
 
   /** Runs every candidate (timed); records the fastest when the timings arrive. */
-  measure(key: string, names: string[], ds: Dispatch[]): void {
-    const hash = fnv1a(ds.map((d) => d.code).join("\n"));
-    const done = gpu().timed(ds).then((ms) => {
+  measure(key: string, names: string[], launches: (Dispatch | Dispatch[])[]): void {
+    const seqs = launches.map((l) => (Array.isArray(l) ? l : [l]));
+    const hash = fnv1a(seqs.map((s) => s.map((d) => d.code).join("\n")).join("\n"));
+    const done = gpu().timed(seqs.flat()).then((times) => {
+      let at = 0;
+      const ms = seqs.map((s) => times.slice(at, at += s.length).reduce((a, b) => a + b, 0));
       const best = ms.indexOf(Math.min(...ms));
       this.#load().set(key, {
         winner: names[best],

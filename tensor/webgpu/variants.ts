@@ -39,6 +39,15 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "gemm8x4", gemm: { tm: 8, tn: 4, wx: 8, wy: 8 } },
     { name: "gemm8x8", gemm: { tm: 8, tn: 8, wx: 8, wy: 8 } },
   ],
+  // the weight gradient's GEMM has a long k loop (N * OH * OW) and a small output: split-K pays
+  conv2d_weight: [
+    { name: "direct", reference: true },
+    { name: "gemm4x4", gemm: { tm: 4, tn: 4, wx: 8, wy: 8 } },
+    { name: "gemm8x8", gemm: { tm: 8, tn: 8, wx: 8, wy: 8 } },
+    { name: "gemm4x4s8", gemm: { tm: 4, tn: 4, wx: 8, wy: 8, splitK: 8 } },
+    { name: "gemm4x4s32", gemm: { tm: 4, tn: 4, wx: 8, wy: 8, splitK: 32 } },
+    { name: "gemm8x8s16", gemm: { tm: 8, tn: 8, wx: 8, wy: 8, splitK: 16 } },
+  ],
 };
 
 const forced = new Map<string, string>();
@@ -56,28 +65,32 @@ export interface Dims {
   K: number;
 }
 
+/** A variant's launch: one dispatch, or a sequence (e.g. split-K partials, then their sum). */
+export type Launch = Dispatch | Dispatch[];
+
+const steps = (l: Launch): Dispatch[] => (Array.isArray(l) ? l : [l]);
+
 /** Dispatches `build(variant)` for the variant chosen as described above. */
 export function runVariant(
   op: string,
   dims: Dims,
   fits: (v: Variant) => boolean,
-  build: (v: Variant) => Dispatch,
+  build: (v: Variant) => Launch,
 ): void {
+  const run = (l: Launch) => steps(l).forEach((d) => gpu().run(d));
   const fitting = VARIANTS[op].filter(fits);
   const pinned = fitting.find((v) => v.name === forced.get(op));
-  if (pinned) return gpu().run(build(pinned));
+  if (pinned) return run(build(pinned));
   const candidates = fitting.filter((v) => !v.reference);
-  if (candidates.length <= 1) return gpu().run(build(candidates[0] ?? fitting[0]));
+  if (candidates.length <= 1) return run(build(candidates[0] ?? fitting[0]));
   const key = `${op}|${shapeClass(dims)}|${candidates.map((v) => v.name).join(",")}`;
-  const winner = tuner.winner(key, () => candidates.map((v) => build(v).code));
+  const winner = tuner.winner(key, () => candidates.map((v) => steps(build(v)).map((d) => d.code).join("\n")));
   const known = candidates.find((v) => v.name === winner);
-  if (known) return gpu().run(build(known));
+  if (known) return run(build(known));
   if (!tuner.enabled) {
-    return gpu().run(
-      build(candidates.find((v) => v.name === defaultFor(op, dims, candidates)) ?? candidates[0]),
-    );
+    return run(build(candidates.find((v) => v.name === defaultFor(op, dims, candidates)) ?? candidates[0]));
   }
-  tuner.measure(key, candidates.map((v) => v.name), candidates.map(build));
+  tuner.measure(key, candidates.map((v) => v.name), candidates.map((v) => steps(build(v))));
 }
 
 /** Dims rounded to powers of two: calls of similar size share a measurement. */
@@ -94,5 +107,6 @@ function defaultFor(op: string, { M }: Dims, fitting: Variant[]): string {
     return names.includes("vec4x8") ? "vec4x8" : "blocked4x8";
   }
   if (op === "conv2d") return "gemm8x4";
+  if (op === "conv2d_weight") return "gemm4x4s8";
   return names[0];
 }

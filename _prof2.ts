@@ -1,0 +1,16 @@
+import { F, gpu, randn, tidy, tensor } from "./tensor/mod.ts";
+import { Captioner } from "./model/captioner.ts";
+const rt = gpu(); const agg = new Map<string, [number, number]>(); const pend: Promise<void>[] = [];
+const orig = rt.run.bind(rt);
+(rt as any).run = (d: any) => { pend.push(rt.timed([d]).then(([ms]) => { const key = d.name + (["mul","add","reduce_sum","copy"].includes(d.name) ? ":" + d.params[0] : ""); const a = agg.get(key) ?? [0, 0]; agg.set(key, [a[0] + ms, a[1] + 1]); })); };
+const m = new Captioner({ vocabSize: 160, maxLength: 24, encoder: { depth: 18, widths: [16, 32, 64, 96], finetune: { trainable: ["stem", "layer1", "layer2", "layer3", "layer4"] as any, frozenBatchNorm: false } }, decoder: { embedDim: 96, dModel: 96, layers: 2, heads: 4, ffnDim: 256, dropout: 0.1, attentionDropout: 0, norm: "pre", imageProjection: "shared" } });
+const x = randn([32, 3, 64, 64]);
+const toks = Array.from({ length: 32 }, () => Array.from({ length: 20 }, (_, i) => (i === 0 ? 2 : 5 + (i % 50))));
+tidy(() => { m.loss(x, toks).backward(); }); await Promise.all(pend); agg.clear(); pend.length = 0;
+const t0 = performance.now();
+tidy(() => { m.loss(x, toks).backward(); }); await Promise.all(pend);
+console.log("total", (performance.now() - t0).toFixed(0));
+const rows = [...agg].sort((a, b) => b[1][0] - a[1][0]);
+let tot = 0; for (const [, [ms]] of rows) tot += ms;
+console.log("gpu sum", tot.toFixed(0));
+for (const [n, [ms, c]] of rows.slice(0, 25)) console.log(n.padEnd(36), ms.toFixed(1).padStart(8), String(c).padStart(5));
