@@ -17,6 +17,7 @@ import { loadWeights } from "./model/weights.ts";
 import { loadLatest, saveCheckpoint, saveModel } from "./run/checkpoint.ts";
 import { helpText, parseTrainArgs, type TrainConfig } from "./run/config.ts";
 import { captionRecords, constantBaseline } from "./run/evaluate.ts";
+import type { SavedConfig } from "./run/load_captioner.ts";
 import { MetricsLog } from "./run/metrics_log.ts";
 import { formatSeconds, Progress } from "./run/progress.ts";
 import { buildVocab, vocabTokenizer } from "./run/vocab.ts";
@@ -52,19 +53,32 @@ interface Splits {
 async function openData(cfg: TrainConfig): Promise<Splits> {
   if (cfg.data === "synthetic") {
     const { train, val, test, size } = cfg.synthetic;
-    const server = await startScenesServer({ seed: cfg.seed, width: size, height: size, counts: { train, val, test } });
+    const server = await startScenesServer({
+      seed: cfg.seed,
+      width: size,
+      height: size,
+      counts: { train, val, test },
+    });
     const records = server.records("train");
-    return { train: records, source: records, val: server.records("val"), test: server.records("test"), close: () => server.close() };
+    return {
+      train: records,
+      source: records,
+      val: server.records("val"),
+      test: server.records("test"),
+      close: () => server.close(),
+    };
   }
-  if (!cfg.data) throw new Error("--data is required with --preset seed (a manifest, shards, or 'synthetic')");
+  if (!cfg.data) {
+    throw new Error("--data is required with --preset seed (a manifest, shards, or 'synthetic')");
+  }
   const shards = /\.tar(\}|$)/.test(cfg.data);
   const train = shards ? null : await readRecords(cfg.data);
   const val = cfg.valData ? await readRecords(cfg.valData) : [];
   return { train, source: train ?? webDatasetSource(cfg.data), val, test: val, close: async () => {} };
 }
 
-async function main(): Promise<number> {
-  const parsed = await parseTrainArgs(Deno.args);
+export async function main(args: string[] = Deno.args): Promise<number> {
+  const parsed = await parseTrainArgs(args);
   if (parsed === "help") {
     console.log(helpText());
     return 0;
@@ -74,14 +88,24 @@ async function main(): Promise<number> {
   await Deno.mkdir(runDir, { recursive: true });
   const resumed = cfg.resume ? await loadLatest(runDir) : null;
   if (cfg.resume && !resumed) console.log(`no checkpoint in ${runDir} yet: starting fresh`);
-  if (resumed) cfg = { ...(resumed.trainer.run as TrainConfig), resume: true };
+  // A resumed run keeps its saved config; flags given now (say a larger --steps) still apply.
+  if (resumed) {
+    cfg = {
+      ...(await parseTrainArgs(args, resumed.trainer.run as TrainConfig)) as TrainConfig,
+      resume: true,
+    };
+  }
   manualSeed(cfg.seed);
 
   const adapter = gpu().adapter;
-  console.log(`adapter: ${adapter.description}${adapter.fallback ? " (CPU fallback)" : ""}; run folder ${runDir}`);
+  console.log(
+    `adapter: ${adapter.description}${adapter.fallback ? " (CPU fallback)" : ""}; run folder ${runDir}`,
+  );
   const data = await openData(cfg);
   const tok = resumed ? vocabTokenizer(resumed.model.meta.vocab) : (() => {
-    if (!data.train) throw new Error("building a vocabulary needs a manifest (or --resume from a checkpoint)");
+    if (!data.train) {
+      throw new Error("building a vocabulary needs a manifest (or --resume from a checkpoint)");
+    }
     const v = buildVocab(data.train.flatMap((r) => r.captions), cfg.vocabSize);
     console.log(v.report);
     return v.tokenizer;
@@ -89,8 +113,11 @@ async function main(): Promise<number> {
 
   const modelConfig = captionerConfig(cfg, tok);
   const model = new Captioner(modelConfig);
+  const saved: SavedConfig = { ...modelConfig, imageSize: cfg.imageSize };
   if (resumed) model.loadStateDict(resumed.model.weights);
-  else if (cfg.encoder.pretrained) await loadWeights(model.encoder!, cfg.encoder.pretrained, { strict: false });
+  else if (cfg.encoder.pretrained) {
+    await loadWeights(model.encoder!, cfg.encoder.pretrained, { strict: false });
+  }
   const encoderParams = model.encoder?.parameters().filter((p) => p.requiresGrad) ?? [];
   const decoderParams = model.decoder.parameters();
   const opt = new optim.AdamW([
@@ -106,7 +133,11 @@ async function main(): Promise<number> {
     for (const t of [...resumed.model.weights.values(), ...resumed.optimizer.values()]) t.dispose();
   }
   const nParams = model.parameters().reduce((s, p) => s + p.size, 0);
-  console.log(`model: ${(nParams / 1e6).toFixed(2)}M parameters (${encoderParams.length + decoderParams.length} tensors train)`);
+  console.log(
+    `model: ${(nParams / 1e6).toFixed(2)}M parameters (${
+      encoderParams.length + decoderParams.length
+    } tensors train)`,
+  );
 
   const loader = new StreamingLoader(data.source, {
     batchSize: cfg.batch,
@@ -126,7 +157,7 @@ async function main(): Promise<number> {
   const checkpoint = async () => {
     const o = opt.stateDict();
     await saveCheckpoint(runDir, {
-      model: { weights: model.stateDict(), meta: { config: modelConfig, vocab: [...tok.pieces] } },
+      model: { weights: model.stateDict(), meta: { config: saved, vocab: [...tok.pieces] } },
       optimizer: o.tensors,
       trainer: {
         step,
@@ -140,7 +171,11 @@ async function main(): Promise<number> {
 
   const start = performance.now(), progress = new Progress(cfg.steps, "step", step);
   let images = 0, tokens = 0, micro = 0, lastLoss = NaN;
-  console.log(`training: ${cfg.steps} steps of ${cfg.batch * cfg.accumulate} images${cfg.minutes ? `, at most ${cfg.minutes} min` : ""}`);
+  console.log(
+    `training: ${cfg.steps} steps of ${cfg.batch * cfg.accumulate} images${
+      cfg.minutes ? `, at most ${cfg.minutes} min` : ""
+    }`,
+  );
   try {
     for await (const batch of loader) {
       if (stop || step >= cfg.steps) break;
@@ -165,13 +200,27 @@ async function main(): Promise<number> {
       const progress01 = step / cfg.steps;
       loader.setAugmentLevel(cfg.augment.max * rampLevel(progress01, cfg.augment.c));
       if (step % cfg.logEvery === 0 || step === cfg.steps) {
-        const [loss, ce, eos, gn] = await Promise.all([terms.loss, terms.ce, terms.eos, norm].map((t) => t.item()));
+        const [loss, ce, eos, gn] = await Promise.all(
+          [terms.loss, terms.ce, terms.eos, norm].map((t) => t.item()),
+        );
         lastLoss = loss;
         const secs = (performance.now() - start) / 1000, st = loader.stats();
         log.write(step, {
-          loss, ce, eos, gradNorm: gn, lr: lrs, augment: cfg.augment.max * rampLevel(progress01, cfg.augment.c),
-          imagesPerSecond: images / secs, tokensPerSecond: tokens / secs, stepSeconds: secs / (step - (resumed?.trainer.step ?? 0)),
-          loader: { waitShare: st.waitShare, delivered: st.delivered, failures: st.failures, queuedBatches: st.queuedBatches },
+          loss,
+          ce,
+          eos,
+          gradNorm: gn,
+          lr: lrs,
+          augment: cfg.augment.max * rampLevel(progress01, cfg.augment.c),
+          imagesPerSecond: images / secs,
+          tokensPerSecond: tokens / secs,
+          stepSeconds: secs / (step - (resumed?.trainer.step ?? 0)),
+          loader: {
+            waitShare: st.waitShare,
+            delivered: st.delivered,
+            failures: st.failures,
+            queuedBatches: st.queuedBatches,
+          },
           gpu: memory(),
         });
         progress.update(step, `loss ${loss.toFixed(3)} ${(images / secs).toFixed(1)} img/s`);
@@ -180,9 +229,21 @@ async function main(): Promise<number> {
       if (step % cfg.checkpointEvery === 0) await checkpoint();
       if (cfg.evalEvery && step % cfg.evalEvery === 0 && data.val.length) {
         progress.done();
-        const r = await captionRecords(model, tok, data.val.slice(0, cfg.evalImages), { imageSize: cfg.imageSize, batch: cfg.batch, beam: 1, alpha: cfg.alpha, strategy: "greedy" });
-        console.log(`step ${step}: val BLEU-4 ${r.scores.Bleu_4.toFixed(3)} CIDEr ${r.scores.CIDEr.toFixed(3)} (greedy, ${r.images} images)`);
-        for (const [k, c] of [...r.captions].slice(0, 3)) console.log(`  ${k}: "${c}"  | ref: "${r.references.get(k)![0]}"`);
+        const r = await captionRecords(model, tok, data.val.slice(0, cfg.evalImages), {
+          imageSize: cfg.imageSize,
+          batch: cfg.batch,
+          beam: 1,
+          alpha: cfg.alpha,
+          strategy: "greedy",
+        });
+        console.log(
+          `step ${step}: val BLEU-4 ${r.scores.Bleu_4.toFixed(3)} CIDEr ${
+            r.scores.CIDEr.toFixed(3)
+          } (greedy, ${r.images} images)`,
+        );
+        for (const [k, c] of [...r.captions].slice(0, 3)) {
+          console.log(`  ${k}: "${c}"  | ref: "${r.references.get(k)![0]}"`);
+        }
         log.write(step, { val: r.scores });
       }
       if (cfg.minutes && (performance.now() - start) / 60000 > cfg.minutes) {
@@ -198,7 +259,11 @@ async function main(): Promise<number> {
     loader.close();
   }
   const trainSeconds = (performance.now() - start) / 1000;
-  console.log(`trained ${step} steps in ${formatSeconds(trainSeconds)} (last loss ${lastLoss.toFixed(3)}); ${formatStats(loader.stats())}`);
+  console.log(
+    `trained ${step} steps in ${formatSeconds(trainSeconds)} (last loss ${lastLoss.toFixed(3)}); ${
+      formatStats(loader.stats())
+    }`,
+  );
   if (stop) {
     console.log(`interrupted: checkpoint saved; continue with --resume --name ${cfg.name}`);
     await data.close();
@@ -208,15 +273,32 @@ async function main(): Promise<number> {
   const test = data.test.slice(0, cfg.testImages);
   let result: Record<string, unknown> = {};
   if (test.length) {
-    const r = await captionRecords(model, tok, test, { imageSize: cfg.imageSize, batch: cfg.batch, beam: cfg.beam, alpha: cfg.alpha });
+    const r = await captionRecords(model, tok, test, {
+      imageSize: cfg.imageSize,
+      batch: cfg.batch,
+      beam: cfg.beam,
+      alpha: cfg.alpha,
+    });
     const base = data.train ? constantBaseline(data.train.map((x) => x.captions[0]), r.references) : null;
-    console.log(`held-out (${r.images} images, beam ${cfg.beam}): ` + Object.entries(r.scores).map(([k, v]) => `${k} ${v.toFixed(3)}`).join("  "));
-    if (base) console.log(`always "${base.caption}": BLEU-4 ${base.scores.Bleu_4.toFixed(3)} CIDEr ${base.scores.CIDEr.toFixed(3)}`);
+    console.log(
+      `held-out (${r.images} images, beam ${cfg.beam}): ` +
+        Object.entries(r.scores).map(([k, v]) => `${k} ${v.toFixed(3)}`).join("  "),
+    );
+    if (base) {
+      console.log(
+        `always "${base.caption}": BLEU-4 ${base.scores.Bleu_4.toFixed(3)} CIDEr ${
+          base.scores.CIDEr.toFixed(3)
+        }`,
+      );
+    }
     result = { heldOut: r.scores, images: r.images, baseline: base, evalSeconds: r.seconds };
   }
-  await saveModel(`${runDir}/model.safetensors`, { weights: model.stateDict(), meta: { config: modelConfig, vocab: [...tok.pieces] } });
+  await saveModel(`${runDir}/model.safetensors`, {
+    weights: model.stateDict(),
+    meta: { config: saved, vocab: [...tok.pieces] },
+  });
   const summary = {
-    command: ["deno task train", ...Deno.args].join(" "),
+    command: ["deno task train", ...args].join(" "),
     adapter: adapter.description,
     steps: step,
     trainSeconds: Math.round(trainSeconds),

@@ -51,7 +51,15 @@ export { formatDelimited, parseDelimited, parseTable } from "./csv.ts";
 export { parquetColumns, readParquetRows } from "./parquet.ts";
 export { cleanCaption, cleanCaptions, sentences, wordCount } from "./clean.ts";
 
-export { type AugmentOptions, type AugmentPlan, flipCaption, planAugment, rampLevel } from "./augment.ts";
+export {
+  type AugmentOptions,
+  type AugmentPlan,
+  flipCaption,
+  IDENTITY_PLAN,
+  planAugment,
+  rampLevel,
+} from "./augment.ts";
+export { type DecodeJob, type DecodeResult, runDecodeJob } from "./decode_job.ts";
 export { epochOrder, partOf, type ShardSpec, shuffleBuffer } from "./shuffle.ts";
 export { hash32, permutation, rng } from "./rng.ts";
 

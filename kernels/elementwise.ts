@@ -70,4 +70,7 @@ export const whereWGSL = (access: Access[]) => kernel(["c", "a", "b"], "select(b
 
 /** Strided copy of i32 data (index tensors move through views too). */
 export const copyI32WGSL = (access: Access[]) =>
-  kernel(["x"], "x", access, "i32").replace("var<storage, read> x_: array<f32>", "var<storage, read> x_: array<i32>");
+  kernel(["x"], "x", access, "i32").replace(
+    "var<storage, read> x_: array<f32>",
+    "var<storage, read> x_: array<i32>",
+  );

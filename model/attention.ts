@@ -39,7 +39,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4 || k.shape[3] !== dh || v.shape[2] !== Tk) {
     throw new Error(`attention: q [${q.shape}], k [${k.shape}], v [${v.shape}] do not agree`);
   }
-  if (o.causal && Tq > Tk) throw new Error(`attention: ${Tq} queries but only ${Tk} keys under a causal mask`);
+  if (o.causal && Tq > Tk) {
+    throw new Error(`attention: ${Tq} queries but only ${Tk} keys under a causal mask`);
+  }
   if (!o.returnWeights && !((o.dropout ?? 0) > 0 && o.training)) {
     return { out: F.attention(q, k, v, { causal: o.causal, keyPadding: o.keyPadding }), weights: null };
   }

@@ -89,7 +89,16 @@ const TINY: TrainConfig = {
     pretrained: "",
     trainable: ["stem", "layer1", "layer2", "layer3", "layer4"],
   },
-  decoder: { embedDim: 96, dModel: 96, layers: 2, heads: 4, ffnDim: 256, dropout: 0.1, attentionDropout: 0, norm: "pre" },
+  decoder: {
+    embedDim: 96,
+    dModel: 96,
+    layers: 2,
+    heads: 4,
+    ffnDim: 256,
+    dropout: 0.1,
+    attentionDropout: 0,
+    norm: "pre",
+  },
   synthetic: { train: 20000, val: 500, test: 500, size: 64 },
   evalEvery: 400,
   evalImages: 100,
@@ -118,7 +127,16 @@ const SEED: TrainConfig = {
   vocabSize: 15000,
   maxLength: 75,
   encoder: { depth: 101, widths: null, pretrained: "", trainable: ["layer3", "layer4"] },
-  decoder: { embedDim: 256, dModel: 512, layers: 10, heads: 8, ffnDim: 2048, dropout: 0.1, attentionDropout: 0.1, norm: "post" },
+  decoder: {
+    embedDim: 256,
+    dModel: 512,
+    layers: 10,
+    heads: 8,
+    ffnDim: 2048,
+    dropout: 0.1,
+    attentionDropout: 0.1,
+    norm: "post",
+  },
   evalEvery: 2000,
   evalImages: 500,
   testImages: 1000,
@@ -187,8 +205,11 @@ export function helpText(): string {
   return lines.join("\n");
 }
 
-/** The preset, then the JSON config file, then flags; unknown options are errors. */
-export async function parseTrainArgs(args: string[]): Promise<TrainConfig | "help"> {
+/**
+ * The preset (or `base`, a resumed run's config), then the JSON config file, then flags; unknown
+ * options are errors.
+ */
+export async function parseTrainArgs(args: string[], base?: TrainConfig): Promise<TrainConfig | "help"> {
   const names = flatten(TINY as unknown as Record<string, unknown>).map(([k]) => k);
   const options = Object.fromEntries([...names, "config"].map((n) => [n, { type: "string" as const }]));
   const { values: parsed } = parseArgs({
@@ -200,7 +221,10 @@ export async function parseTrainArgs(args: string[]): Promise<TrainConfig | "hel
   if (values.help) return "help";
   const preset = (values.preset ?? "tiny") as string;
   if (!(preset in PRESETS)) throw new Error(`--preset must be tiny or seed, got "${preset}"`);
-  const cfg = structuredClone(PRESETS[preset as keyof typeof PRESETS]) as unknown as Record<string, unknown>;
+  const cfg = structuredClone(base ?? PRESETS[preset as keyof typeof PRESETS]) as unknown as Record<
+    string,
+    unknown
+  >;
   const defaults = new Map(flatten(cfg));
   if (values.config) {
     let file: Record<string, unknown>;

@@ -48,7 +48,11 @@ export async function captionRecords(
   try {
     for await (const batch of loader) {
       const images = tensor(batch.images, batch.shape);
-      const out = await model.generate(images, { strategy: o.strategy ?? "beam", beamSize: o.beam, alpha: o.alpha });
+      const out = await model.generate(images, {
+        strategy: o.strategy ?? "beam",
+        beamSize: o.beam,
+        alpha: o.alpha,
+      });
       images.dispose();
       batch.keys.forEach((key, i) => {
         captions.set(key, tok.decode(out[i].tokens));
@@ -59,7 +63,14 @@ export async function captionRecords(
     loader.close();
   }
   const s = scoreCaptions(references, captions);
-  const scores = { Bleu_1: s.Bleu_1, Bleu_2: s.Bleu_2, Bleu_3: s.Bleu_3, Bleu_4: s.Bleu_4, CIDEr: s.CIDEr, ROUGE_L: s.ROUGE_L };
+  const scores = {
+    Bleu_1: s.Bleu_1,
+    Bleu_2: s.Bleu_2,
+    Bleu_3: s.Bleu_3,
+    Bleu_4: s.Bleu_4,
+    CIDEr: s.CIDEr,
+    ROUGE_L: s.ROUGE_L,
+  };
   return { scores, captions, references, images: captions.size, seconds: (performance.now() - start) / 1000 };
 }
 

@@ -8,7 +8,8 @@ export function buildVocab(captions: Iterable<string>, k: number): { tokenizer: 
   const words = countWords(captions);
   const tokenizer = new WordPiece(topKPieces(bert, words, Math.min(k, bert.size)));
   const c = coverage(tokenizer, words);
-  const report = `vocabulary: ${tokenizer.size} pieces of bert-base-uncased; ${(100 * c.known).toFixed(2)}% of ` +
+  const report =
+    `vocabulary: ${tokenizer.size} pieces of bert-base-uncased; ${(100 * c.known).toFixed(2)}% of ` +
     `${c.words} caption words encode without [UNK], ${c.piecesPerWord.toFixed(3)} pieces per word`;
   return { tokenizer, report };
 }

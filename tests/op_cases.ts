@@ -118,7 +118,12 @@ export const CASES: Record<string, Case[]> = {
     },
     {
       // running statistics are buffers: no gradient flows into them
-      inputs: [x([2, 3, 2, 2]), { shape: [3], low: 0.5, high: 2, noGrad: true }, { shape: [3], noGrad: true }, pos([3])],
+      inputs: [
+        x([2, 3, 2, 2]),
+        { shape: [3], low: 0.5, high: 2, noGrad: true },
+        { shape: [3], noGrad: true },
+        pos([3]),
+      ],
       fn: (t, rv, rm, w) => F.batchNorm2d(t, rm, rv, w, null, { training: false }),
     },
   ],

@@ -54,7 +54,11 @@ function normalize(x: Tensor, stats: Tensor, w: Tensor, b: Tensor): Tensor {
   const [N, C, H, W] = x.shape, HW = H * W;
   const y = empty(x.shape, { device: x.device, dtype: x.dtype });
   if (x.device === "cpu") {
-    const X = x.storage.host!, S = stats.storage.host!, Wt = w.storage.host!, B = b.storage.host!, Y = y.storage.host!;
+    const X = x.storage.host!,
+      S = stats.storage.host!,
+      Wt = w.storage.host!,
+      B = b.storage.host!,
+      Y = y.storage.host!;
     for (let i = 0; i < X.length; i++) {
       const c = Math.floor(i / HW) % C;
       Y[i] = (X[i] - S[c]) * S[C + c] * Wt[c] + B[c];
@@ -135,10 +139,14 @@ export function batchNorm2d(
   if (x.ndim !== 4) throw new Error(`batchNorm2d needs NCHW input, got [${x.shape}]`);
   const [N, C, H, W] = x.shape, M = N * H * W, o = { device: x.device, dtype: x.dtype };
   const batch = training || !runningMean || !runningVar;
-  if (batch && training && M <= 1) throw new Error(`batchNorm2d: training needs more than 1 value per channel, got [${x.shape}]`);
+  if (batch && training && M <= 1) {
+    throw new Error(`batchNorm2d: training needs more than 1 value per channel, got [${x.shape}]`);
+  }
   const xc = packed(x);
   const w = weight ? packed(weight) : ones([C], o), b = bias ? packed(bias) : zeros([C], o);
-  const stats = batch ? batchStats(xc, eps) : noGrad(() => packed(reshape(concatStats(runningMean!, runningVar!, eps), [2, C])));
+  const stats = batch
+    ? batchStats(xc, eps)
+    : noGrad(() => packed(reshape(concatStats(runningMean!, runningVar!, eps), [2, C])));
   if (batch && training && runningMean && runningVar) {
     noGrad(() => {
       const [mu, rstd] = [slice(stats, 0, 0, 1), slice(stats, 0, 1, 2)];
@@ -153,7 +161,9 @@ export function batchNorm2d(
     const g = packed(dy);
     const sums = gradSums(xc, g, stats);
     // eval: constant statistics, so only the scale passes through (sums = 0 drop the other terms)
-    const dx = batch ? inputGrad(xc, g, stats, sums, w) : mul(g, reshape(mul(slice(stats, 0, 1, 2), w), [1, C, 1, 1]));
+    const dx = batch
+      ? inputGrad(xc, g, stats, sums, w)
+      : mul(g, reshape(mul(slice(stats, 0, 1, 2), w), [1, C, 1, 1]));
     const grads: (Tensor | null)[] = [dx];
     if (weight) grads.push(reshape(slice(sums, 0, 1, 2), [C]));
     if (bias) grads.push(reshape(slice(sums, 0, 0, 1), [C]));

@@ -130,13 +130,25 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
         const params = [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G];
         return { name, code: DIRECT[which](), params, ...io, threads: out.size };
       }
-      const gemm = { name, code: GEMM[which](v.gemm, g), params: [G, M, Nn, K], workgroups: gemmGrid(G, M, Nn, v.gemm) };
+      const gemm = {
+        name,
+        code: GEMM[which](v.gemm, g),
+        params: [G, M, Nn, K],
+        workgroups: gemmGrid(G, M, Nn, v.gemm),
+      };
       if (splits === 1) return { ...gemm, ...io };
       const part = empty([splits, out.size], { device: a.device, dtype: a.dtype });
       partials.push(part);
       return [
         { ...gemm, reads: io.reads, writes: [part.storage.binding] },
-        { name: "split_sum", code: splitSumWGSL(), params: [out.size, splits], reads: [part.storage.binding], writes: io.writes, threads: out.size },
+        {
+          name: "split_sum",
+          code: splitSumWGSL(),
+          params: [out.size, splits],
+          reads: [part.storage.binding],
+          writes: io.writes,
+          threads: out.size,
+        },
       ];
     });
     for (const t of partials) t.dispose(); // (their buffers are reused only by later commands)

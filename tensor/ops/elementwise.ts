@@ -44,7 +44,11 @@ export function elementwise(
   } else {
     const n = out.shape.reduce((a, b) => a * b, 1), dense = contiguousStrides(shape);
     const kind = (v: { strides: Shape }, size: number): Access =>
-      size === 1 || v.strides.every((s) => s === 0) ? "scalar" : v.strides.every((s, d) => s === dense[d] || shape[d] === 1) ? "flat" : "strided";
+      size === 1 || v.strides.every((s) => s === 0)
+        ? "scalar"
+        : v.strides.every((s, d) => s === dense[d] || shape[d] === 1)
+        ? "flat"
+        : "strided";
     const access = [kind(out, n), ...views.map((v) => kind(v, n))];
     gpu().run({
       name,

@@ -84,7 +84,10 @@ export function runVariant(
   const candidates = fitting.filter((v) => !v.reference);
   if (candidates.length <= 1) return run(build(candidates[0] ?? fitting[0]));
   const key = `${op}|${shapeClass(dims)}|${candidates.map((v) => v.name).join(",")}`;
-  const winner = tuner.winner(key, () => candidates.map((v) => steps(build(v)).map((d) => d.code).join("\n")));
+  const winner = tuner.winner(
+    key,
+    () => candidates.map((v) => steps(build(v)).map((d) => d.code).join("\n")),
+  );
   const known = candidates.find((v) => v.name === winner);
   if (known) return run(build(known));
   if (!tuner.enabled) {
