@@ -17,6 +17,12 @@ const USAGE = `usage: deno task infer [options] image-or-folder ...
 Folders contribute their .jpg/.jpeg/.png/.gif/.tif/.tiff files.`;
 
 const IMAGE_EXT = /\.(jpe?g|png|gif|tiff?)$/i;
+const REASONS: Record<string, string> = {
+  not_image: "not an image",
+  decode_error: "cannot decode",
+  too_large: "too large",
+  too_small: "too small",
+};
 
 interface Failure {
   file: string;
@@ -105,7 +111,7 @@ export async function main(args: string[]): Promise<number> {
       plan: IDENTITY_PLAN,
     });
     if (r.ok) pixels.push({ file, data: r.pixels! });
-    else failed.push({ file, error: `${r.reason.replace("_", " ")}: ${r.message}` });
+    else failed.push({ file, error: `${REASONS[r.reason] ?? r.reason}: ${r.message}` });
   }
   const t1 = performance.now();
   for (let i = 0; i < pixels.length; i += 8) {

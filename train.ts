@@ -37,7 +37,12 @@ export function captionerConfig(cfg: TrainConfig, tok: WordPiece): CaptionerConf
       ...(widths ? { widths } : {}),
       finetune: { trainable: trainable as never, frozenBatchNorm: cfg.preset === "seed" },
     },
-    decoder: { ...cfg.decoder, imageProjection: "shared" },
+    // ResNet downsamples by 32: ceil(size / 32)^2 image tokens
+    decoder: {
+      ...cfg.decoder,
+      imageProjection: "shared",
+      imagePositions: cfg.decoder.imagePositions ? Math.ceil(cfg.imageSize / 32) ** 2 : 0,
+    },
     loss: { labelSmoothing: cfg.labelSmoothing, eosBeta: cfg.eosBeta, eosWindow: cfg.eosWindow },
   };
 }
@@ -179,9 +184,19 @@ export async function main(args: string[] = Deno.args): Promise<number> {
   try {
     for await (const batch of loader) {
       if (stop || step >= cfg.steps) break;
-      const enc = tok.encodeBatch(batch.captions, { maxLength: cfg.maxLength + 2 });
+      const k = cfg.captionsPerImage;
+      // k captions per image: the sampled one first, then the other references in turn
+      const captions = k === 1 ? batch.captions : batch.references.flatMap((refs, i) => {
+        const rest = refs.filter((r) => r !== batch.captions[i]);
+        return [
+          batch.captions[i],
+          ...Array.from({ length: k - 1 }, (_, j) => rest[j % Math.max(1, rest.length)] ?? batch.captions[i]),
+        ];
+      });
+      const enc = tok.encodeBatch(captions, { maxLength: cfg.maxLength + 2 });
       const terms = tidy(() => {
-        const t = model.lossTerms(tensor(batch.images, batch.shape), tensor(enc.ids, [enc.rows, enc.length]));
+        const images = tensor(batch.images, batch.shape), ids = tensor(enc.ids, [enc.rows, enc.length]);
+        const t = model.lossTerms(images, ids, k);
         F.div(t.loss, cfg.accumulate).backward();
         return t;
       });

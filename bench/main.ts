@@ -5,6 +5,8 @@
 //   deno task bench            shapes sized for a CPU adapter (minutes on llvmpipe)
 //   deno task bench --full     the issue's full shapes (batch 8, 224 input, B*T = 4096)
 //   deno task bench --ship     also writes the tuned kernel table to kernels/tuned/<adapter>.json
+//   deno task bench --all      also the model (ResNet, decoder with / without KV cache), the data
+//                              loader and the caption metrics benches
 
 import { F, gpu, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
@@ -189,6 +191,11 @@ function causalBias(tq: number, tk: number): Tensor {
 }
 
 const tok = benchTokenizer() ?? null;
+const more: Record<string, unknown> = {};
+if (Deno.args.includes("--all")) {
+  more.model = await (await import("./model.ts")).benchModel();
+  more.data = await (await import("./data.ts")).benchData();
+}
 if (Deno.args.includes("--ship")) {
   const file = tuner.shippedFile;
   await Deno.mkdir(new URL(".", file), { recursive: true });
@@ -199,11 +206,8 @@ if (Deno.args.includes("--ship")) {
   console.log(`tuned kernel table written to ${file.pathname}`);
 }
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
+const report = { date: new Date().toISOString(), full, adapter, tfjsAdapter, rows, tokenizer: tok, ...more };
 await Deno.writeTextFile(
   new URL("./results/latest.json", import.meta.url),
-  JSON.stringify(
-    { date: new Date().toISOString(), full, adapter, tfjsAdapter, rows, tokenizer: tok },
-    null,
-    1,
-  ) + "\n",
+  JSON.stringify(report, null, 1) + "\n",
 );

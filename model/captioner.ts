@@ -83,15 +83,33 @@ export class Captioner extends nn.Module {
     return this.encoder ? this.encoder.features(images) : images;
   }
 
-  /** Teacher forcing on tokens [B, T] = BOS, words, EOS, padding; each position predicts the next token. */
-  lossTerms(images: Tensor, tokens: Tensor | number[][]): LossTerms {
+  /**
+   * Teacher forcing on tokens [B * k, T] = BOS, words, EOS, padding; each position predicts the next
+   * token. With k = `captionsPerImage` > 1, rows i * k .. i * k + k - 1 all caption image i: the
+   * encoder runs once per image and the decoder learns from every reference, not one of them.
+   */
+  lossTerms(images: Tensor, tokens: Tensor | number[][], captionsPerImage = 1): LossTerms {
     const ids = this.#tokens(tokens);
     const T = ids.shape[1];
     if (T < 2) throw new Error(`captioner: captions need at least 2 tokens (BOS and one more), got ${T}`);
     const input = F.slice(ids, 1, 0, T - 1), target = F.slice(ids, 1, 1, T);
-    const memory = this.decoder.memory(this.imageTokens(images));
+    let memory = this.decoder.memory(this.imageTokens(images));
+    if (captionsPerImage > 1) {
+      const repeated = new Map<Tensor, Tensor>(); // a shared projection repeats once
+      const repeat = (m: Tensor) => {
+        const [B, N, d] = m.shape;
+        return F.reshape(F.expand(F.unsqueeze(m, 1), [B, captionsPerImage, N, d]), [
+          B * captionsPerImage,
+          N,
+          d,
+        ]);
+      };
+      memory = memory.map((m) => repeated.get(m) ?? repeated.set(m, repeat(m)).get(m)!);
+    }
     if (memory[0].shape[0] !== ids.shape[0]) {
-      throw new Error(`captioner: ${memory[0].shape[0]} images but ${ids.shape[0]} captions`);
+      throw new Error(
+        `captioner: ${memory[0].shape[0]} caption rows for the images but ${ids.shape[0]} given`,
+      );
     }
     const keyPadding = F.sub(1, F.indexMask(input, this.config.padId, memory[0]));
     const logits = this.decoder.forward(input, memory, keyPadding);

@@ -4,7 +4,7 @@
 // (ReLU), dropout 0.1; the image tokens LayerNorm'ed, then one Linear + LayerNorm per layer; a
 // separate output Linear.
 
-import { F, nn, noGrad, type Tensor, tensor, type TensorOptions, tidy, zeros } from "../tensor/mod.ts";
+import { F, nn, noGrad, randn, type Tensor, tensor, type TensorOptions, tidy, zeros } from "../tensor/mod.ts";
 import { KVCache } from "./kv_cache.ts";
 import { DecoderLayer, type KeysValues } from "./transformer.ts";
 
@@ -20,6 +20,11 @@ export interface DecoderOptions {
   dropout: number;
   /** dropout on attention weights (default: `dropout`, as the seed); 0 lets the fused kernel train */
   attentionDropout?: number;
+  /**
+   * Learned position embeddings for this many image tokens (0: none, as the seed). Attention is
+   * blind to order, so without them only the features themselves say where a token was.
+   */
+  imagePositions?: number;
   /** "post" (the seed's, PyTorch's default) or "pre": LayerNorm before each block and at the end */
   norm: "post" | "pre";
   /** output logits from the token embedding (through a Linear d_model -> embedDim when they differ) */
@@ -78,6 +83,7 @@ export class Decoder extends nn.Module {
   readonly imageProj: ImageProjection[];
   readonly layers: DecoderLayer[];
   readonly finalNorm: nn.LayerNorm | null;
+  readonly imagePos: Tensor | null;
   /** untied: [V, d]; tied: d -> embedDim (null when they are equal), then the embedding table */
   readonly out: nn.Linear | null;
   readonly outBias: Tensor | null;
@@ -99,6 +105,9 @@ export class Decoder extends nn.Module {
     const layer = { ...c, preNorm: c.norm === "pre" };
     this.layers = Array.from({ length: c.layers }, () => new DecoderLayer(layer, o));
     this.finalNorm = c.norm === "pre" ? new nn.LayerNorm(c.dModel, 1e-5, o) : null;
+    this.imagePos = c.imagePositions
+      ? this.param("image_pos", tidy(() => F.mul(randn([c.imagePositions!, c.dModel], o), 0.02)))
+      : null;
     if (!c.tiedEmbeddings) {
       this.out = new nn.Linear(c.dModel, c.vocabSize, o);
       this.outBias = null;
@@ -129,7 +138,15 @@ export class Decoder extends nn.Module {
       throw new Error(`decoder: image tokens should be [B, N, ${featureDim}], got [${features.shape}]`);
     }
     const normed = this.imageNorm.forward(features);
-    const projected = this.imageProj.map((p) => p.forward(normed));
+    if (this.imagePos && features.shape[1] !== this.imagePos.shape[0]) {
+      throw new Error(
+        `decoder: ${features.shape[1]} image tokens, position embeddings for ${this.imagePos.shape[0]}`,
+      );
+    }
+    const projected = this.imageProj.map((p) => {
+      const m = p.forward(normed);
+      return this.imagePos ? F.add(m, this.imagePos) : m;
+    });
     return Array.from({ length: layers }, (_, i) => projected[projected.length === 1 ? 0 : i]);
   }
 

@@ -119,8 +119,8 @@ Deno.test(
     const stdout = new TextDecoder().decode(out.stdout), stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 1, stderr);
     assert.match(stdout, new RegExp(`^${img}: \\S+`, "m"));
-    assert.match(stderr, /notes\.png: not image/);
-    assert.match(stderr, /cut\.png: decode error/);
+    assert.match(stderr, /notes\.png: not an image/);
+    assert.match(stderr, /cut\.png: cannot decode/);
     assert.match(stderr, /missing\.jpg: no such file/);
   },
 );

@@ -17,6 +17,9 @@ const args = [
   "--unstable-webgpu",
   "--include",
   "models/tiny/model.safetensors",
+  // the loader's decode workers (train and eval subcommands) start from this module
+  "--include",
+  "data/decode_worker.ts",
   "--output",
   "dist/captioner",
   "cli.ts",
