@@ -8,6 +8,7 @@ import {
   conv2dWeightGradGemmWGSL,
   conv2dWeightGradWGSL,
   conv2dWGSL,
+  type ConvDims,
 } from "../../kernels/conv2d.ts";
 import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { type Launch, runVariant, type Variant } from "../webgpu/variants.ts";
@@ -27,26 +28,14 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
-const pair = (
+/** A size given once for both axes, or per axis. */
+export const pair = (
   p: Pair | undefined,
   d: number,
 ): [number, number] => (p === undefined ? [d, d] : typeof p === "number" ? [p, p] : p);
 
-interface Geometry {
-  N: number;
-  Cin: number;
-  H: number;
-  W: number;
-  Cout: number;
-  OH: number;
-  OW: number;
-  KH: number;
-  KW: number;
-  s: [number, number];
-  p: [number, number];
-  d: [number, number];
-  G: number;
-}
+/** The conv's sizes; the GEMM kernels compile them in as constants. */
+type Geometry = ConvDims;
 
 function geometry(x: Tensor, w: Tensor, o: Conv2dOptions): Geometry {
   if (x.ndim !== 4 || w.ndim !== 4) {

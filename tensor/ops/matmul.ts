@@ -27,7 +27,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (K !== K2) throw new Error(`matmul: [${a.shape}] @ [${b.shape}]: inner dims ${K} and ${K2} differ`);
   // [..., M, K] @ [K, N]: fold the batch into rows, so the weight's gradient is one GEMM rather
   // than a batch of them summed afterwards.
-  if (b.ndim === 2 && a.ndim > 2) return reshape(matmul(reshape(a, [-1, K]), b), [...a.shape.slice(0, -1), N]);
+  if (b.ndim === 2 && a.ndim > 2) {
+    return reshape(matmul(reshape(a, [-1, K]), b), [...a.shape.slice(0, -1), N]);
+  }
   const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const out = empty([...batch, M, N], { device: a.device, dtype: a.dtype });
   const batchView = (t: Tensor) => ({

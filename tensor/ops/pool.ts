@@ -5,16 +5,11 @@ import { poolGradWGSL, type PoolMode, poolWGSL } from "../../kernels/pool.ts";
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, Tensor } from "../tensor.ts";
-import type { Pair } from "./conv.ts";
+import { type Pair, pair } from "./conv.ts";
 import { packed } from "./movement.ts";
 import { register } from "./registry.ts";
 
 register("maxPool2d", "avgPool2d", "adaptiveAvgPool2d");
-
-const pair = (
-  p: Pair | undefined,
-  d: number,
-): [number, number] => (p === undefined ? [d, d] : typeof p === "number" ? [p, p] : p);
 
 interface Pool {
   mode: PoolMode;
