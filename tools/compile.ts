@@ -15,6 +15,10 @@ const args = [
   "compile",
   "-A",
   "--unstable-webgpu",
+  // embed only the npm packages the program reaches (not the benches' tfjs / transformers.js,
+  // which would add ~500 MB)
+  "--node-modules-dir=none",
+  "--exclude-unused-npm",
   "--include",
   "models/tiny/model.safetensors",
   // the loader's decode workers (train and eval subcommands) start from this module
