@@ -1,9 +1,13 @@
 // reduce: out[i] = op over the reduced dims of x, one thread per output element.
 //
-// params: [nOut, out shape(9), x kept-dims view(9), reduced shape(9), x reduced-dims view(9), nRed]
+// params: [nOut, out shape(9), x kept-dims view(9), reduced shape(9), x reduced-dims view(9), nRed,
+//          parts, chunk]
 // The input is read through two views: the kept dims locate the thread's slice, the reduced dims
 // walk it, so any axes of any strided input reduce without a transpose.
-// Tiling: none yet (a sequential loop per output); issue P2 replaces this for long rows.
+// Parallelism: `parts` threads share each output, thread p covering reduced elements
+// [p * chunk, (p + 1) * chunk) and writing out[o * parts + p]; the caller reduces those partials
+// again. A bias gradient (few outputs, thousands of rows each) would otherwise run on a handful of
+// threads.
 
 import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
 
@@ -20,10 +24,13 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${VIEW_OFFSET}
 ${MAIN}
-  if (i >= params[0]) { return; }
-  let base = view_offset(i, 1u, 10u);
+  let parts = params[38];
+  let o = i / parts; let p = i % parts;
+  if (o >= params[0]) { return; }
+  let base = view_offset(o, 1u, 10u);
   var acc: f32 = ${OPS[op].init};
-  for (var j = 0u; j < params[37]; j = j + 1u) {
+  let end = min(params[37], (p + 1u) * params[39]);
+  for (var j = p * params[39]; j < end; j = j + 1u) {
     let v = x[base + view_offset(j, 19u, 28u)];
     acc = ${OPS[op].step};
   }

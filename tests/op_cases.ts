@@ -18,6 +18,8 @@ const binary = (f: (a: Tensor, b: Tensor) => Tensor, a = x, b = x): Case[] => [
   { inputs: [a([2, 3, 4]), b([])], fn: f }, // scalar on the right
 ];
 const reduce = (f: (t: Tensor, axes?: number | number[], keep?: boolean) => Tensor): Case[] => [
+  // few outputs over a long reduction: the kernel splits each output's work, then reduces the parts
+  { inputs: [x([700, 3])], fn: (t) => f(t, 0), contiguousOnly: true },
   { inputs: [x([3, 4, 5])], fn: (t) => f(t, 1) },
   { inputs: [x([3, 4, 5])], fn: (t) => f(t, [0, 2], true) },
   { inputs: [x([2, 1, 6])], fn: (t) => f(t) },

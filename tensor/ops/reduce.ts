@@ -8,7 +8,7 @@ import { normAxes, numel, type Shape } from "../shape.ts";
 import { gpu } from "../storage.ts";
 import { forEachOffset } from "../strided.ts";
 import { fromOp, noGrad, Tensor } from "../tensor.ts";
-import { add, binary, div, exp, log, mul, sub } from "./elementwise.ts";
+import { add, binary, copyInto, div, exp, log, mul, sub } from "./elementwise.ts";
 import { expand, reshape } from "./movement.ts";
 import { register } from "./registry.ts";
 
@@ -31,6 +31,10 @@ function reduceKernel(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
       o[i] = acc;
     });
   } else {
+    // Few outputs over long reductions: split each into parts, then reduce the partials.
+    const parts = out.size < 2048 && nRed >= 512 ? Math.min(256, Math.ceil(nRed / 256)) : 1;
+    const chunk = Math.ceil(nRed / parts);
+    const dst = parts > 1 ? empty([out.size, parts], { device: x.device, dtype: x.dtype }) : out;
     gpu().run({
       name: `reduce_${op}`,
       code: reduceWGSL(op),
@@ -41,11 +45,18 @@ function reduceKernel(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
         ...shapeWords(redShape),
         ...viewWords(red),
         nRed,
+        parts,
+        chunk,
       ],
       reads: [x.storage.binding],
-      writes: [out.storage.binding],
-      threads: out.size,
+      writes: [dst.storage.binding],
+      threads: out.size * parts,
     });
+    if (parts > 1) {
+      const second = reduceKernel(op, dst, [1]);
+      copyInto(out, second.view(outShape));
+      for (const t of [dst, second]) t.dispose();
+    }
   }
   return out;
 }
