@@ -206,9 +206,11 @@ export async function main(args: string[] = Deno.args): Promise<number> {
         for (const t of [terms.loss, terms.ce, terms.eos]) t.dispose();
         continue;
       }
-      const norm = optim.clipGradNorm(opt.groups.flatMap((g) => g.params), cfg.clip);
+      // clipping happens inside the update: no pass over the gradients just to rescale them
+      const { norm, scale } = optim.gradNorm(opt.groups.flatMap((g) => g.params), cfg.clip);
       const lrs = opt.groups.map((g) => g.lr);
-      opt.step();
+      opt.step({ gradScale: scale });
+      scale.dispose();
       sched.step();
       opt.zeroGrad();
       step++;

@@ -1,7 +1,7 @@
 // reduce: out[i] = op over the reduced dims of x, one thread per output element.
 //
 // params: [nOut, out shape(9), x kept-dims view(9), reduced shape(9), x reduced-dims view(9), nRed,
-//          parts, chunk]
+//          parts, chunk, out offset]
 // The input is read through two views: the kept dims locate the thread's slice, the reduced dims
 // walk it, so any axes of any strided input reduce without a transpose.
 // Parallelism: `parts` threads share each output, thread p covering reduced elements
@@ -15,6 +15,7 @@ const OPS = {
   sum: { init: "0.0", step: "acc + v" },
   max: { init: "bitcast<f32>(0xff800000u)", step: "max(acc, v)" },
   min: { init: "bitcast<f32>(0x7f800000u)", step: "min(acc, v)" },
+  sumsq: { init: "0.0", step: "acc + v * v" },
 };
 export type ReduceOp = keyof typeof OPS;
 
@@ -34,5 +35,5 @@ ${MAIN}
     let v = x[base + view_offset(j, 19u, 28u)];
     acc = ${OPS[op].step};
   }
-  out[i] = acc;
+  out[params[40] + i] = acc;
 }`;

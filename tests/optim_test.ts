@@ -151,3 +151,30 @@ Deno.test("optimizer state round-trips: a resumed AdamW takes the same next step
   assert.deepEqual(await resumed.toArray(), await a.toArray());
   assert.equal(or.stepCount, 4);
 });
+
+for (const dev of ["cpu", "webgpu"] as const) {
+  if (dev === "webgpu" && device() !== "webgpu") continue;
+  Deno.test(`clipping inside the update (step({ gradScale })) equals clipping the gradients (${dev})`, async () => {
+    const dtype = dev === "cpu" ? "f64" : "f32";
+    const run = async (fused: boolean) => {
+      const p = tensor([3, -4, 12, 0.5], [2, 2], { device: dev, dtype, requiresGrad: true });
+      const q = tensor([1, 2], [2], { device: dev, dtype, requiresGrad: true });
+      const opt = new optim.AdamW([p, q], { lr: 0.1 });
+      for (let i = 0; i < 3; i++) {
+        tidy(() => F.add(F.sum(F.mul(p, p)), F.sum(F.mul(q, 3))).backward());
+        if (fused) {
+          const { norm, scale } = optim.gradNorm([p, q], 1);
+          opt.step({ gradScale: scale });
+          norm.dispose(), scale.dispose();
+        } else {
+          optim.clipGradNorm([p, q], 1).dispose();
+          opt.step();
+        }
+        opt.zeroGrad();
+      }
+      return [...await p.toArray(), ...await q.toArray()];
+    };
+    const [a, b] = [await run(true), await run(false)];
+    assert(relError(a, b) <= (dev === "cpu" ? 1e-12 : 1e-6), `${a} vs ${b}`);
+  });
+}

@@ -14,21 +14,33 @@ import { register } from "./registry.ts";
 
 type Axes = number | readonly number[];
 
-/** The raw kernel: reduces `axes` of x to size 1 (keepdims shape). No autograd. */
-function reduceKernel(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
+/**
+ * The raw kernel: reduces `axes` of x to size 1 (keepdims shape), into a new tensor or into the
+ * contiguous view `into`. No autograd.
+ */
+export function reduceKernel(op: ReduceOp, x: Tensor, axes: number[], into?: Tensor): Tensor {
   const outShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  const out = empty(outShape, { device: x.device, dtype: x.dtype });
+  const out = into ?? empty(outShape, { device: x.device, dtype: x.dtype });
+  if (into && (into.size !== numel(outShape) || !into.isContiguous)) {
+    throw new Error(`internal: reduce into a contiguous ${numel(outShape)}-element view`);
+  }
   const kept = { strides: x.strides.map((s, i) => (axes.includes(i) ? 0 : s)), offset: x.offset };
   const redShape = axes.map((a) => x.shape[a]), red = { strides: axes.map((a) => x.strides[a]), offset: 0 };
   const nRed = numel(redShape);
   if (x.device === "cpu") {
     const xs = x.storage.host!, o = out.storage.host!;
-    const f = op === "sum" ? (a: number, b: number) => a + b : op === "max" ? Math.max : Math.min;
-    const init = op === "sum" ? 0 : op === "max" ? -Infinity : Infinity;
+    const f = op === "sum"
+      ? (a: number, b: number) => a + b
+      : op === "sumsq"
+      ? (a: number, b: number) => a + b * b
+      : op === "max"
+      ? Math.max
+      : Math.min;
+    const init = op === "sum" || op === "sumsq" ? 0 : op === "max" ? -Infinity : Infinity;
     forEachOffset(outShape, [kept], (i, [base]) => {
       let acc = init;
       forEachOffset(redShape, [red], (_, [r]) => acc = f(acc, xs[base + r]));
-      o[i] = acc;
+      o[out.offset + i] = acc;
     });
   } else {
     // Few outputs over long reductions: split each into parts, then reduce the partials.
@@ -47,13 +59,14 @@ function reduceKernel(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
         nRed,
         parts,
         chunk,
+        dst.offset,
       ],
       reads: [x.storage.binding],
       writes: [dst.storage.binding],
       threads: out.size * parts,
     });
     if (parts > 1) {
-      const second = reduceKernel(op, dst, [1]);
+      const second = reduceKernel(op === "sumsq" ? "sum" : op, dst, [1]);
       copyInto(out, second.view(outShape));
       for (const t of [dst, second]) t.dispose();
     }

@@ -3,6 +3,7 @@
 
 import { adamWGSL } from "../../kernels/adam.ts";
 import { f32Bits } from "../../kernels/common.ts";
+import { full } from "../create.ts";
 import { packed } from "../ops/movement.ts";
 import { gpu } from "../storage.ts";
 import type { Tensor } from "../tensor.ts";
@@ -23,7 +24,14 @@ export class Adam extends Optimizer<AdamGroup> {
     super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, ...o });
   }
 
-  protected update(p: Tensor, grad: Tensor, { lr, betas: [b1, b2], eps, weightDecay: wd }: AdamGroup): void {
+  #one: Tensor | null = null;
+
+  protected update(
+    p: Tensor,
+    grad: Tensor,
+    { lr, betas: [b1, b2], eps, weightDecay: wd }: AdamGroup,
+    scale: Tensor | null,
+  ): void {
     if (!p.isContiguous || p.offset !== 0) {
       throw new Error("Adam updates parameters in place: they must be contiguous");
     }
@@ -31,8 +39,9 @@ export class Adam extends Optimizer<AdamGroup> {
     const bc1 = 1 - b1 ** this.stepCount, bc2 = 1 - b2 ** this.stepCount;
     if (p.device === "cpu") {
       const P = p.storage.host!, G = g.storage.host!, M = m.storage.host!, V = v.storage.host!;
+      const k = scale ? scale.storage.host![scale.offset] : 1;
       for (let i = 0; i < P.length; i++) {
-        const gi = this.decoupled ? G[i] : G[i] + wd * P[i];
+        const gi = this.decoupled ? G[i] * k : G[i] * k + wd * P[i];
         M[i] = b1 * M[i] + (1 - b1) * gi;
         V[i] = b2 * V[i] + (1 - b2) * gi * gi;
         if (this.decoupled) P[i] *= 1 - lr * wd;
@@ -43,12 +52,23 @@ export class Adam extends Optimizer<AdamGroup> {
         name: "adam",
         code: adamWGSL(),
         params: [p.size, ...[lr, b1, b2, eps, wd, bc1, bc2].map(f32Bits), this.decoupled ? 1 : 0],
-        reads: [g.storage.binding],
+        reads: [g.storage.binding, (scale ? packed(scale) : this.#unit(p)).storage.binding],
         writes: [p.storage.binding, m.storage.binding, v.storage.binding],
         threads: p.size,
       });
     }
     if (g !== grad) g.dispose();
+  }
+
+  /** The scale of 1 used when step() is given none. */
+  #unit(p: Tensor): Tensor {
+    return this.#one ??= full([1], 1, { device: p.device, dtype: p.dtype }).keep();
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.#one?.dispose();
+    this.#one = null;
   }
 }
 

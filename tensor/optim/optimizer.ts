@@ -34,15 +34,18 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     }
   }
 
-  /** Applies one update to every parameter that has a gradient. */
-  step(): void {
+  /**
+   * Applies one update to every parameter that has a gradient, each gradient multiplied by
+   * `gradScale` (a 1-element tensor, e.g. the clipping factor from `gradNorm`) when given.
+   */
+  step({ gradScale }: { gradScale?: Tensor } = {}): void {
     this.stepCount++;
     for (const g of this.groups) {
-      for (const p of g.params) if (p.grad) this.update(p, p.grad, g);
+      for (const p of g.params) if (p.grad) this.update(p, p.grad, g, gradScale ?? null);
     }
   }
 
-  protected abstract update(p: Tensor, grad: Tensor, group: G): void;
+  protected abstract update(p: Tensor, grad: Tensor, group: G, scale: Tensor | null): void;
 
   /** A named state tensor of `p` (zeros on first use), owned by the optimizer. */
   protected slot(p: Tensor, name: string): Tensor {

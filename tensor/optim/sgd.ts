@@ -24,9 +24,11 @@ export class SGD extends Optimizer<SGDGroup> {
     p: Tensor,
     grad: Tensor,
     { lr, momentum: mu, dampening, nesterov, weightDecay: wd }: SGDGroup,
+    scale: Tensor | null,
   ): void {
     tidy(() => {
-      let g = wd ? add(grad, mul(p, wd)) : grad;
+      const scaled = scale ? mul(grad, scale) : grad;
+      let g = wd ? add(scaled, mul(p, wd)) : scaled;
       if (mu) {
         const first = !this.state.get(p)?.buf;
         const buf = this.slot(p, "buf");
