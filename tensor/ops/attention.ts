@@ -160,6 +160,11 @@ function row(
   return { p: p.map((x) => (l > 0 ? x / l : 0)), lse: m + Math.log(l) };
 }
 
+/** Element offset of row j of head bh in a [B, H, T, D] view whose rows are contiguous. */
+function rowIndex(t: Tensor): (bh: number, j: number) => number {
+  return (bh, j) => t.offset + bh * t.strides[1] + j * t.strides[2];
+}
+
 function hosts(...ts: (Tensor | null)[]) {
   return ts.map((t) => t?.storage.host ?? null);
 }
@@ -174,8 +179,7 @@ function attentionCPU(
   stats: Tensor,
 ) {
   const [Q, K, V, P, O, S] = hosts(q, k, v, pad, out, stats);
-  const kRow = (bh: number, j: number) => k.offset + bh * k.strides[1] + j * k.strides[2];
-  const vRow = (bh: number, j: number) => v.offset + bh * v.strides[1] + j * v.strides[2];
+  const [kRow, vRow] = [rowIndex(k), rowIndex(v)];
   for (let bh = 0; bh < g.BH; bh++) {
     for (let i = 0; i < g.Tq; i++) {
       const { p, lse } = row(g, Q!, K!, P, kRow, bh, i);
@@ -202,8 +206,7 @@ function attentionBackwardCPU(
   dKV: Tensor,
 ) {
   const [Q, K, V, P, G, DQ, DKV] = hosts(q, k, v, pad, dO, dQ, dKV);
-  const kRow = (bh: number, j: number) => k.offset + bh * k.strides[1] + j * k.strides[2];
-  const vRow = (bh: number, j: number) => v.offset + bh * v.strides[1] + j * v.strides[2];
+  const [kRow, vRow] = [rowIndex(k), rowIndex(v)];
   const { D, Tq, Tk } = g, dV0 = g.BH * Tk * D;
   for (let bh = 0; bh < g.BH; bh++) {
     for (let i = 0; i < Tq; i++) {
