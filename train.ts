@@ -129,11 +129,13 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     { params: encoderParams, lr: cfg.lr.encoder },
     { params: decoderParams, lr: cfg.lr.decoder },
   ], { weightDecay: cfg.weightDecay });
+  // The schedule scales the configured base rates, so it is built before a resumed state
+  // overwrites the groups' current (already scheduled) rates.
+  const sched = new optim.LRScheduler(opt, optim.warmupInverseSqrt(cfg.warmup));
   if (resumed) {
     opt.loadStateDict({ ...resumed.trainer.optimizer, tensors: resumed.optimizer });
     setRngState(resumed.trainer.rng);
   }
-  const sched = new optim.LRScheduler(opt, optim.warmupInverseSqrt(cfg.warmup));
   if (resumed) {
     for (const t of [...resumed.model.weights.values(), ...resumed.optimizer.values()]) t.dispose();
   }
