@@ -15,6 +15,7 @@ import { type Launch, runVariant, type Variant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { add } from "./elementwise.ts";
+import { matmul } from "./matmul.ts";
 import { packed, reshape } from "./movement.ts";
 import { register } from "./registry.ts";
 
@@ -147,13 +148,24 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
   return out;
 }
 
+const isPointwise = (g: Geometry) =>
+  g.KH === 1 && g.KW === 1 && g.G === 1 && g.s.join() === "1,1" && g.p.join() === "0,0";
+
+/** A 1x1 convolution is a matmul, W [Cout, Cin] @ x [N, Cin, H * W] batched over N, and autograd's. */
+function pointwise(x: Tensor, weight: Tensor, g: Geometry): Tensor {
+  const rows = matmul(reshape(weight, [g.Cout, g.Cin]), reshape(x, [g.N, g.Cin, g.H * g.W]));
+  return reshape(rows, [g.N, g.Cout, g.H, g.W]);
+}
+
 /** 2-D convolution (cross-correlation, as PyTorch): x [N, Cin, H, W], weight [Cout, Cin/groups, KH, KW]. */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const g = geometry(x, weight, opts);
-  // Each gradient is a full GEMM: skip the ones nobody asked for (the image, frozen weights).
-  const y = fromOp("conv2d", convKernel("forward", x, weight, g), [x, weight], (dy) => [
-    x.requiresGrad ? convKernel("input", dy, weight, g) : null,
-    weight.requiresGrad ? convKernel("weight", x, dy, g) : null,
-  ]);
+  const y = isPointwise(g)
+    ? pointwise(x, weight, g)
+    // Each gradient is a full GEMM: skip the ones nobody asked for (the image, frozen weights).
+    : fromOp("conv2d", convKernel("forward", x, weight, g), [x, weight], (dy) => [
+      x.requiresGrad ? convKernel("input", dy, weight, g) : null,
+      weight.requiresGrad ? convKernel("weight", x, dy, g) : null,
+    ]);
   return bias ? add(y, reshape(bias, [1, g.Cout, 1, 1])) : y;
 }
