@@ -2,8 +2,9 @@
 // Tiling: none yet (a sequential pass per row); issue P2 gives long rows a workgroup each.
 //
 // softmax / log_softmax   params: [rows, n, offset]         out[r, :] = softmax(x[r, :]) (or its log)
-// normalize               params: [rows, n, eps bits, offset] out[r, :] = (x - mean) / sqrt(var + eps),
-//                                                      stats[r] = (mean, 1 / sqrt(var + eps))
+// normalize               params: [rows, n, eps bits, offset] xhat[r, :] = (x - mean) / sqrt(var + eps),
+//                                                      out = xhat * w + b, stats[r] = (mean, rstd)
+// normalize_grad          params: [rows, n]               dx from dy, xhat, rstd and w (below)
 
 import { MAIN, PARAMS } from "./common.ts";
 
@@ -31,8 +32,13 @@ ${MAIN}
 }`;
 
 export const normalizeWGSL = () => /* wgsl */ `
-${ROWS}
-@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+${PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> xhat: array<f32>;
+@group(0) @binding(6) var<storage, read_write> stats: array<f32>;
 ${MAIN}
   if (i >= params[0]) { return; }
   let n = params[1];
@@ -43,7 +49,30 @@ ${MAIN}
   var v = 0.0;
   for (var j = 0u; j < n; j = j + 1u) { let d = x[row + j] - mean; v = v + d * d; }
   let rstd = inverseSqrt(v / f32(n) + bitcast<f32>(params[2]));
-  for (var j = 0u; j < n; j = j + 1u) { out[i * n + j] = (x[row + j] - mean) * rstd; }
+  for (var j = 0u; j < n; j = j + 1u) {
+    let h = (x[row + j] - mean) * rstd;
+    xhat[i * n + j] = h;
+    out[i * n + j] = h * w[j] + b[j];
+  }
   stats[2u * i] = mean;
   stats[2u * i + 1u] = rstd;
+}`;
+
+/** dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w, per row.  params: [rows, n] */
+export const normalizeGradWGSL = () => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> xhat: array<f32>;
+@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(4) var<storage, read> w: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+${MAIN}
+  if (i >= params[0]) { return; }
+  let n = params[1];
+  let row = i * n;
+  var m1 = 0.0; var m2 = 0.0;
+  for (var j = 0u; j < n; j = j + 1u) { let gw = g[row + j] * w[j]; m1 += gw; m2 += gw * xhat[row + j]; }
+  m1 = m1 / f32(n); m2 = m2 / f32(n);
+  let rstd = stats[2u * i + 1u];
+  for (var j = 0u; j < n; j = j + 1u) { dx[row + j] = rstd * (g[row + j] * w[j] - m1 - xhat[row + j] * m2); }
 }`;

@@ -1,15 +1,16 @@
 // softmax and logSoftmax along one axis, and layerNorm over the trailing dims: row kernels for the
-// forward, closed-form gradients composed from other ops.
+// forward; softmax's closed-form gradients are composed from other ops, layerNorm's input gradient
+// has a row kernel of its own (the weight and bias gradients are column sums).
 
 import { f32Bits } from "../../kernels/common.ts";
-import { normalizeWGSL, softmaxWGSL } from "../../kernels/rows.ts";
-import { empty } from "../create.ts";
+import { normalizeGradWGSL, normalizeWGSL, softmaxWGSL } from "../../kernels/rows.ts";
+import { empty, ones, zeros } from "../create.ts";
 import { normAxis, numel, type Shape } from "../shape.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, noGrad, Tensor } from "../tensor.ts";
-import { add, exp, mul, sub } from "./elementwise.ts";
-import { contiguous, transpose } from "./movement.ts";
-import { mean, sum } from "./reduce.ts";
+import { exp, mul, sub } from "./elementwise.ts";
+import { contiguous, packed, reshape, transpose } from "./movement.ts";
+import { sum } from "./reduce.ts";
 import { register } from "./registry.ts";
 
 register("softmax", "logSoftmax", "layerNorm");
@@ -87,19 +88,24 @@ export function layerNorm(
   if (k === 0 || x.shape.slice(-k).some((d, i) => d !== normalizedShape[i])) {
     throw new Error(`layerNorm: input [${x.shape}] does not end in [${normalizedShape}]`);
   }
-  const n = numel(normalizedShape), rows = x.size / Math.max(n, 1);
+  const n = numel(normalizedShape), rows = x.size / Math.max(n, 1), o = { device: x.device, dtype: x.dtype };
   const c = rowsOf(x);
-  const xhat = empty(x.shape, { device: x.device, dtype: x.dtype });
-  const stats = empty([rows, 2], { device: x.device, dtype: x.dtype });
+  const w = weight ? noGrad(() => packed(weight)) : ones([n], o),
+    b = bias ? noGrad(() => packed(bias)) : zeros([n], o);
+  const y = empty(x.shape, o), xhat = empty(x.shape, o), stats = empty([rows, 2], o);
   if (x.device === "cpu") {
-    const xs = c.storage.host!.subarray(c.offset), o = xhat.storage.host!, st = stats.storage.host!;
+    const xs = c.storage.host!.subarray(c.offset), W = w.storage.host!, B = b.storage.host!;
+    const Y = y.storage.host!, H = xhat.storage.host!, st = stats.storage.host!;
     for (let r = 0; r < rows; r++) {
       let m = 0, v = 0;
       for (let j = 0; j < n; j++) m += xs[r * n + j];
       m /= n;
       for (let j = 0; j < n; j++) v += (xs[r * n + j] - m) ** 2;
       const rstd = 1 / Math.sqrt(v / n + eps);
-      for (let j = 0; j < n; j++) o[r * n + j] = (xs[r * n + j] - m) * rstd;
+      for (let j = 0; j < n; j++) {
+        H[r * n + j] = (xs[r * n + j] - m) * rstd;
+        Y[r * n + j] = H[r * n + j] * W[j] + B[j];
+      }
       st[2 * r] = m, st[2 * r + 1] = rstd;
     }
   } else {
@@ -107,35 +113,41 @@ export function layerNorm(
       name: "normalize",
       code: normalizeWGSL(),
       params: [rows, n, f32Bits(eps), c.offset],
-      reads: [c.storage.binding],
-      writes: [xhat.storage.binding, stats.storage.binding],
+      reads: [c, w, b].map((t) => t.storage.binding),
+      writes: [y, xhat, stats].map((t) => t.storage.binding),
       threads: rows,
     });
   }
   if (c !== x) c.dispose();
-  const axes = normalizedShape.map((_, i) => x.ndim - k + i);
-  const rstd = stats.view(
-    [...x.shape.slice(0, -k), ...normalizedShape.map(() => 1)],
-    rstdStrides(x.shape, k),
-    1,
-  );
-  stats.dispose();
-  // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) over the normalised dims
-  const normed = fromOp("layerNorm", xhat, [x], (g) => [
-    mul(rstd, sub(sub(g, mean(g, axes, true)), mul(xhat, mean(mul(g, xhat), axes, true)))),
-  ]);
-  const scaled = weight ? mul(normed, weight) : normed;
-  return bias ? add(scaled, bias) : scaled;
-}
-
-/** Strides that read column 1 (rstd) of the [rows, 2] stats as [...batch, 1 x k]. */
-function rstdStrides(shape: Shape, k: number): number[] {
-  const batch = shape.slice(0, -k);
-  const s = new Array<number>(batch.length + k).fill(0);
-  let acc = 2;
-  for (let i = batch.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= batch[i];
-  }
-  return s;
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  // dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)) with gw = g * w; dw = sum g * xhat; db = sum g
+  return fromOp("layerNorm", y, inputs, (g) => {
+    const gc = packed(g), dx = empty(x.shape, o);
+    if (x.device === "cpu") {
+      const G = gc.storage.host!, H = xhat.storage.host!, W = w.storage.host!, st = stats.storage.host!;
+      const D = dx.storage.host!;
+      for (let r = 0; r < rows; r++) {
+        let m1 = 0, m2 = 0;
+        for (let j = 0; j < n; j++) m1 += G[r * n + j] * W[j], m2 += G[r * n + j] * W[j] * H[r * n + j];
+        m1 /= n, m2 /= n;
+        for (let j = 0; j < n; j++) {
+          D[r * n + j] = st[2 * r + 1] * (G[r * n + j] * W[j] - m1 - H[r * n + j] * m2);
+        }
+      }
+    } else {
+      gpu().run({
+        name: "normalize_grad",
+        code: normalizeGradWGSL(),
+        params: [rows, n],
+        reads: [gc, xhat, stats, w].map((t) => t.storage.binding),
+        writes: [dx.storage.binding],
+        threads: rows,
+      });
+    }
+    const lead = [...Array(x.ndim - k).keys()];
+    const grads: (Tensor | null)[] = [dx];
+    if (weight) grads.push(weight.requiresGrad ? reshape(sum(mul(gc, xhat), lead), weight.shape) : null);
+    if (bias) grads.push(bias.requiresGrad ? reshape(sum(gc, lead), bias.shape) : null);
+    return grads;
+  });
 }
