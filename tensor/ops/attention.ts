@@ -38,8 +38,9 @@ interface Geometry {
 
 /** K/V as the kernel reads them: rows of D contiguous floats, one stride per (b, h), one per t. */
 function kvView(t: Tensor): Tensor {
-  const [, H, , D] = t.shape, [sb, sh, , sd] = t.strides;
-  return sd === 1 && sb === H * sh && t.shape[2] * D <= sh + D ? t : packed(t);
+  const [B, H] = t.shape, [sb, sh, , sd] = t.strides;
+  // the kernel addresses head bh = b * H + h at bh * sh: batch and head strides must agree
+  return sd === 1 && (B === 1 || sb === H * sh) ? t : packed(t);
 }
 
 export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions = {}): Tensor {
