@@ -1,13 +1,14 @@
 /**
  * Model throughput on this machine's adapter: ResNet-50 / ResNet-101 forward at 224x224 (images/s),
- * and the seed's decoder (d_model 512, 10 layers, V 15,000) generating tokens with and without the
- * KV cache (tokens/s, batch 5 as a beam). Random weights: speed does not depend on them. Writes
- * bench/results/model.json.
+ * the seed's decoder (d_model 512, 10 layers, V 15,000) generating tokens with and without the
+ * KV cache (tokens/s, batch 5 as a beam), and a whole training step of the seed captioner
+ * (ResNet-101 + that decoder, loss, backward, clipped AdamW; images/s). Random weights: speed does
+ * not depend on them. Writes bench/results/model.json.
  *
  *   deno run -A bench/model.ts
  */
-import { device, gpu, noGrad, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
-import { Decoder, resnet } from "../model/mod.ts";
+import { device, F, gpu, noGrad, optim, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
+import { Captioner, Decoder, resnet } from "../model/mod.ts";
 
 const RESULTS = new URL("./results/model.json", import.meta.url);
 
@@ -65,6 +66,44 @@ async function decoderTokensPerSecond(
   return (rows * steps) / seconds;
 }
 
+/**
+ * Images/s of the seed captioner's training step (the seed's optimiser groups, clipping inside the
+ * update), `captions` tokens long, after one untimed step that compiles and tunes the kernels.
+ */
+async function trainStepImagesPerSecond(batch: number, captions: number, steps: number): Promise<number> {
+  const model = new Captioner({ vocabSize: 15000 });
+  const opt = new optim.AdamW([
+    { params: model.encoder!.parameters().filter((p) => p.requiresGrad), lr: 1e-4 },
+    { params: model.decoder.parameters(), lr: 1e-3 },
+  ], { weightDecay: 0.05 });
+  const images = randn([batch, 3, 224, 224]);
+  const ids = tensor(Int32Array.from({ length: batch * captions }, (_, i) => 4 + (i * 7919) % 14000), [
+    batch,
+    captions,
+  ], { dtype: "i32" });
+  const step = async () => {
+    const loss = tidy(() => {
+      const l = model.lossTerms(images, ids).loss;
+      l.backward();
+      return l;
+    });
+    const { scale } = optim.gradNorm(opt.groups.flatMap((g) => g.params), 1.0);
+    opt.step({ gradScale: scale });
+    opt.zeroGrad();
+    scale.dispose();
+    await loss.item();
+    loss.dispose();
+  };
+  await step();
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) await step();
+  const seconds = (performance.now() - start) / 1000;
+  for (const t of [images, ids]) t.dispose();
+  opt.dispose();
+  model.dispose();
+  return (batch * steps) / seconds;
+}
+
 export async function benchModel() {
   const adapter = device() === "webgpu" ? gpu().adapter.description : "cpu (no WebGPU adapter)";
   console.log(`model bench on ${adapter}`);
@@ -86,6 +125,16 @@ export async function benchModel() {
       `${withoutCache.toFixed(1)} without (recomputing the prefix)`,
   );
 
+  // a CPU adapter takes minutes per image for this step: one small batch there
+  const cpuAdapter = device() !== "webgpu" || gpu().adapter.fallback;
+  const [trainBatch, trainSteps, captionTokens] = cpuAdapter ? [1, 1, 20] : [32, 3, 20];
+  const trainStep = await trainStepImagesPerSecond(trainBatch, captionTokens, trainSteps);
+  console.log(
+    `  seed captioner training step (ResNet-101 224x224 + decoder, ${captionTokens} tokens, batch ${trainBatch}): ${
+      trainStep.toFixed(3)
+    } images/s`,
+  );
+
   const results = {
     date: new Date().toISOString(),
     deno: Deno.version.deno,
@@ -102,6 +151,13 @@ export async function benchModel() {
       tokensPerSecondWithCache: Number(withCache.toFixed(2)),
       tokensPerSecondWithoutCache: Number(withoutCache.toFixed(2)),
       speedup: Number((withCache / withoutCache).toFixed(2)),
+    },
+    trainStep: {
+      config: "seed captioner: ResNet-101 (layer3-4 trained, BN frozen) at 224x224, decoder as above, AdamW",
+      batch: trainBatch,
+      captionTokens,
+      steps: trainSteps,
+      imagesPerSecond: Number(trainStep.toFixed(4)),
     },
   };
   await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });

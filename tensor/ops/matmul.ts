@@ -4,6 +4,7 @@
 import { shapeWords, viewWords } from "../../kernels/common.ts";
 import { matmulBlockedWGSL, matmulNaiveWGSL, matmulVec4WGSL, type Vec4Layout } from "../../kernels/matmul.ts";
 import { gemmGrid } from "../../kernels/gemm.ts";
+import { matmulTiledGrid, matmulTiledWGSL } from "../../kernels/matmul_tiled.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
 import { broadcastShapes, numel } from "../shape.ts";
@@ -83,6 +84,15 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       if (v.vec4Rows) {
         const workgroups: [number, number, number] = [Math.ceil(M / (v.vec4Rows * 8)), Math.ceil(N / 32), nb];
         return { name, code: matmulVec4WGSL(layout!, v.vec4Rows), ...io, workgroups };
+      }
+      if (v.tiled) {
+        const order = { a: sak === 1 ? "k" : "m", b: sbn === 1 ? "n" : "k" } as const;
+        return {
+          name,
+          code: matmulTiledWGSL(v.tiled, order),
+          ...io,
+          workgroups: matmulTiledGrid(nb, M, N, v.tiled),
+        };
       }
       if (v.gemm) {
         return { name, code: matmulBlockedWGSL(v.gemm), ...io, workgroups: gemmGrid(nb, M, N, v.gemm) };

@@ -9,6 +9,7 @@
 //   4. with tuning off (CAPTIONER_TUNE=0), the default for the adapter class.
 
 import type { GemmConfig } from "../../kernels/gemm.ts";
+import type { TiledConfig } from "../../kernels/matmul_tiled.ts";
 import { gpu } from "../storage.ts";
 import type { Dispatch } from "./runtime.ts";
 import { tuner } from "./tuner.ts";
@@ -20,6 +21,8 @@ export interface Variant {
   gemm?: GemmConfig;
   /** rows per thread of the vec4 matmul */
   vec4Rows?: number;
+  /** the workgroup-tiled matmul; only real GPUs tune it (slow on CPU adapters, see the kernel) */
+  tiled?: TiledConfig;
 }
 
 export const VARIANTS: Record<string, Variant[]> = {
@@ -31,6 +34,9 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "blocked1x4", gemm: { tm: 1, tn: 4, wx: 64, wy: 1 } },
     { name: "blocked4x8", gemm: { tm: 4, tn: 8, wx: 8, wy: 8 } },
     { name: "blocked8x8", gemm: { tm: 8, tn: 8, wx: 8, wy: 8 } },
+    { name: "tiled4x4", tiled: { tm: 4, tn: 4, bk: 16 } },
+    { name: "tiled8x8", tiled: { tm: 8, tn: 8, bk: 8 } },
+    { name: "tiled8x8k16", tiled: { tm: 8, tn: 8, bk: 16 } },
   ],
   conv2d: [
     { name: "direct", reference: true },
@@ -81,7 +87,8 @@ export function runVariant(
   const fitting = VARIANTS[op].filter(fits);
   const pinned = fitting.find((v) => v.name === forced.get(op));
   if (pinned) return run(build(pinned));
-  const candidates = fitting.filter((v) => !v.reference);
+  const cpuAdapter = gpu().adapter.fallback;
+  const candidates = fitting.filter((v) => !v.reference && !(cpuAdapter && v.tiled));
   if (candidates.length <= 1) return run(build(candidates[0] ?? fitting[0]));
   const key = `${op}|${shapeClass(dims)}|${candidates.map((v) => v.name).join(",")}`;
   const winner = tuner.winner(
@@ -103,10 +110,11 @@ function shapeClass({ M, N, K }: Dims): string {
 }
 
 /** Untuned choice: register blocking for CPU adapters (measured on llvmpipe), big tiles elsewhere. */
-function defaultFor(op: string, { M }: Dims, fitting: Variant[]): string {
+function defaultFor(op: string, { M, N }: Dims, fitting: Variant[]): string {
   const names = fitting.map((v) => v.name);
   if (op === "matmul") {
     if (M <= 2) return "blocked1x4";
+    if (names.includes("tiled8x8")) return M * N >= 2 ** 16 ? "tiled8x8" : "tiled4x4";
     return names.includes("vec4x8") ? "vec4x8" : "blocked4x8";
   }
   if (op === "conv2d") return "gemm8x4";
