@@ -7,7 +7,7 @@
  *
  *   deno run -A bench/model.ts
  */
-import { device, F, gpu, noGrad, optim, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
+import { device, gpu, noGrad, optim, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
 import { Captioner, Decoder, resnet } from "../model/mod.ts";
 
 const RESULTS = new URL("./results/model.json", import.meta.url);
