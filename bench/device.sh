@@ -9,7 +9,8 @@ out=${OUT:-/tmp/device-out}
 mkdir -p "$out"
 if [ ! -d node_modules ]; then mkdir node_modules && tar -C node_modules -xJf .gpu/node_modules.tar.xz; fi
 # shellcheck source=/dev/null
-source .gpu/enter.sh 2>&1 | tee "$out/adapter.txt"
+source .gpu/enter.sh >"$out/adapter.txt" 2>&1
+cat "$out/adapter.txt"
 step() { # name, seconds, command...
   local name=$1 secs=$2
   shift 2
