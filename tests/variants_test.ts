@@ -1,7 +1,7 @@
 // Every kernel variant of an op gives the CPU reference's results, not only the one the tuner picks.
 
 import assert from "node:assert";
-import { device, F } from "../tensor/mod.ts";
+import { device, F, full, noGrad, tensor } from "../tensor/mod.ts";
 import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
 import { type Case, relError, run, sampleValues, weightsFor } from "./helpers/check.ts";
 import { CASES } from "./op_cases.ts";
@@ -43,3 +43,18 @@ for (const [op, variants] of Object.entries(VARIANTS)) {
     });
   }
 }
+
+// Split-K variants are ruled out for large outputs (their partial sums would be huge); the others
+// must still serve them: a ResNet stem at batch 32 and 224 px writes 25.7M floats.
+Deno.test({
+  name: "conv2d with an output over 2^24 elements still finds a kernel",
+  ignore: device() !== "webgpu",
+}, async () => {
+  const [H, W, C] = [1200, 1201, 12];
+  const x = full([1, 1, H, W], 1), w = F.contiguous(F.expand(tensor([1, 2], [1, 1, 1, 2]), [C, 1, 1, 2]));
+  const y = noGrad(() => F.conv2d(x, w, null));
+  assert.deepStrictEqual(y.shape, [1, C, H, W - 1]);
+  const v = await y.toArray() as Float32Array;
+  assert.strictEqual(v.findIndex((e) => e !== 3), -1, "an element is not 1 * 1 + 1 * 2");
+  for (const t of [x, w, y]) t.dispose();
+});

@@ -113,7 +113,7 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
     const io = { reads: [ac.storage.binding, bc.storage.binding], writes: [out.storage.binding] };
     const partials: Tensor[] = [];
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
-    const fits = (v: Variant) => (v.gemm?.splitK ?? 1) * out.size <= 1 << 24;
+    const fits = (v: Variant) => !v.gemm?.splitK || v.gemm.splitK * out.size <= 1 << 24;
     runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K }, fits, (v): Launch => {
       const name = `conv2d_${which}_${v.name}`, splits = v.gemm?.splitK ?? 1;
       if (!v.gemm) {

@@ -85,6 +85,7 @@ export function runVariant(
 ): void {
   const run = (l: Launch) => steps(l).forEach((d) => gpu().run(d));
   const fitting = VARIANTS[op].filter(fits);
+  if (fitting.length === 0) throw new Error(`${op} ${JSON.stringify(dims)}: no kernel variant fits this call`);
   const pinned = fitting.find((v) => v.name === forced.get(op));
   if (pinned) return run(build(pinned));
   const cpuAdapter = gpu().adapter.fallback;
