@@ -2,8 +2,8 @@
 # Everything a lent NVIDIA machine checks and times, in one go (prepare with bench/device_pack.sh,
 # carry .gpu). Each step has its own time limit and writes its log under $OUT, so a slow step costs
 # only itself.
-#   bash bench/device.sh kernels   the test suite on the GPU adapter, PyTorch's fp32 matmul and ours
-#   bash bench/device.sh model     bench --full (ours vs tfjs), model throughput, a short tiny training run
+#   bash bench/device.sh [step ...]   steps: torch matmul tests variants bench model train
+#                                     (default: all but variants, about 10 minutes on an H200)
 set -uo pipefail
 out=${OUT:-/tmp/device-out}
 mkdir -p "$out"
@@ -19,19 +19,28 @@ step() { # name, seconds, command...
   echo "rc=$?" >>"$out/$name.log"
   grep -v 'XDG_RUNTIME_DIR\|Download\|│\|╭\|╰' "$out/$name.log" | tail -40
 }
-case "${1:-kernels}" in
-kernels)
-  step torch 60 python3 bench/torch_matmul.py 1024 2048 4096
-  step matmul 150 deno run -A bench/gpu_matmul.ts
-  cp bench/results/gpu_matmul.json "$out/" 2>/dev/null
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(torch matmul tests bench model train)
+for what in "${steps[@]}"; do
+  case "$what" in
+  torch) step torch 60 python3 bench/torch_matmul.py 1024 2048 4096 ;;
+  matmul)
+    step matmul 150 deno run -A bench/gpu_matmul.ts
+    cp bench/results/gpu_matmul.json "$out/" 2>/dev/null
+    ;;
   # transformers.js (the tokenizer parity reference) needs native packages not carried here, and
   # the trimmed node_modules lacks the type declarations: types are checked here, not there
-  CAPTIONER_TUNE=0 step tests 200 deno test -A --quiet --no-check --ignore=tests/tokenizer_parity_test.ts tests/
-  ;;
-model)
-  step bench 150 deno run -A bench/main.ts --full
-  step model 90 deno run -A bench/model.ts
-  cp bench/results/latest.json bench/results/model.json "$out/" 2>/dev/null
-  step train 120 deno run -A train.ts --minutes 1 --testImages 200 --workers 8 --out /tmp/runs
-  ;;
-esac
+  tests) CAPTIONER_TUNE=0 step tests 200 deno test -A --quiet --no-check --ignore=tests/tokenizer_parity_test.ts tests/ ;;
+  variants) CAPTIONER_TUNE=0 step variants 60 deno test -A --quiet --no-check tests/variants_test.ts ;;
+  bench)
+    step bench 150 deno run -A bench/main.ts --full
+    cp bench/results/latest.json "$out/" 2>/dev/null
+    ;;
+  model)
+    step model 120 deno run -A bench/model.ts
+    cp bench/results/model.json "$out/" 2>/dev/null
+    ;;
+  train) step train 120 deno run -A train.ts --minutes 1 --testImages 200 --workers 8 --out /tmp/runs ;;
+  *) echo "unknown step $what" ;;
+  esac
+done

@@ -1,7 +1,6 @@
 // Square fp32 matmuls (1024, 2048, 4096) on this machine's adapter: every matmul variant forced in
-// turn, then the tuner's own choice, beside tfjs-webgpu on the same adapter. Each time is the
-// median of 3 batches of back-to-back products (as many as take ~0.2 s) waited for once, so
-// submission latency is spread over the batch. Every variant's 4096 product is compared with the
+// turn, then the tuner's own choice, beside tfjs-webgpu on the same adapter, timed as
+// bench/timing.ts says (batches of back-to-back products, one wait each). Every variant's 4096 product is compared with the
 // first one's: a kernel that silently drops a tile shows up here. Writes bench/results/gpu_matmul.json.
 //
 //   deno run -A bench/gpu_matmul.ts [--sizes 1024,2048,4096]
@@ -11,32 +10,18 @@ import { F, gpu, randn, type Tensor, tidy } from "../tensor/mod.ts";
 import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
 import { initTfjs, tfjsMatmul } from "./tfjs.ts";
+import { medianMs } from "./timing.ts";
 
 const sizesArg = Deno.args[Deno.args.indexOf("--sizes") + 1];
 const sizes = Deno.args.includes("--sizes") ? sizesArg.split(",").map(Number) : [1024, 2048, 4096];
 const adapter = gpu().adapter, tfjsAdapter = await initTfjs();
 console.log(`adapter: ${adapter.description} (fallback: ${adapter.fallback}); tfjs: ${tfjsAdapter}`);
 
-async function timeBatch(fn: () => Tensor): Promise<number> {
-  tidy(() => void fn());
-  await tuner.settled();
-  await gpu().sync();
-  // enough products per batch for ~0.2 s of work, judged from one
-  const t0 = performance.now();
-  tidy(() => void fn());
-  await gpu().sync();
-  const reps = Math.min(50, Math.max(1, Math.ceil(200 / (performance.now() - t0))));
-  const ts: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    const t0 = performance.now();
-    tidy(() => {
-      for (let i = 0; i < reps; i++) fn();
-    });
+const timeMs = (fn: () => Tensor) =>
+  medianMs(() => tidy(() => void fn()), async () => {
+    await tuner.settled();
     await gpu().sync();
-    ts.push((performance.now() - t0) / reps);
-  }
-  return ts.sort((a, b) => a - b)[1];
-}
+  });
 
 const rows: { n: number; variant: string; ms: number; tflops: number; maxRelDiff?: number }[] = [];
 for (const n of sizes) {
@@ -46,7 +31,7 @@ for (const n of sizes) {
   const names = [...VARIANTS.matmul.filter((v) => !(v.reference && n > 2048)).map((v) => v.name), "tuned"];
   for (const name of names) {
     forceVariant("matmul", name === "tuned" ? null : name);
-    const ms = await timeBatch(() => F.matmul(a, b));
+    const ms = await timeMs(() => F.matmul(a, b));
     const row: (typeof rows)[number] = {
       n,
       variant: name,

@@ -10,6 +10,7 @@
 
 import { F, gpu, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
+import { medianMs } from "./timing.ts";
 import {
   initTfjs,
   tfjsAttention,
@@ -31,21 +32,12 @@ interface Row {
 }
 const rows: Row[] = [];
 
-/** Median time of `fn` to GPU completion, after a first call that also tunes its kernels. */
-async function time(fn: () => void): Promise<number> {
-  tidy(fn);
-  await tuner.settled();
-  tidy(fn);
-  await gpu().sync();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    tidy(fn);
+/** Median time of one call of `fn` to GPU completion (bench/timing.ts); the first call also tunes. */
+const time = (fn: () => void) =>
+  medianMs(() => tidy(fn), async () => {
+    await tuner.settled();
     await gpu().sync();
-    ts.push(performance.now() - t0);
-  }
-  return ts.sort((a, b) => a - b)[Math.floor(reps / 2)];
-}
+  }, reps);
 
 async function row(
   op: string,

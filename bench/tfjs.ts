@@ -22,6 +22,7 @@
 // queue.onSubmittedWorkDone(), so a time covers GPU completion without the cost of reading a result back.
 
 import * as tf from "@tensorflow/tfjs-core";
+import { medianMs } from "./timing.ts";
 import "@tensorflow/tfjs-backend-webgpu";
 
 export interface TfjsTiming {
@@ -65,15 +66,9 @@ async function sync(): Promise<void> {
   await be.queue.onSubmittedWorkDone();
 }
 
-async function time(fn: () => unknown, reps = 5): Promise<TfjsTiming> {
-  const ts: number[] = [];
-  for (let i = -1; i < reps; i++) {
-    const t0 = performance.now();
-    tf.tidy(() => void fn()); // returning nothing, so tidy frees the result too
-    await sync();
-    if (i >= 0) ts.push(performance.now() - t0);
-  }
-  return { ms: ts.sort((a, b) => a - b)[Math.floor(reps / 2)] };
+function time(fn: () => unknown, reps = 5): Promise<TfjsTiming> {
+  // returning nothing, so tidy frees the result too
+  return medianMs(() => tf.tidy(() => void fn()), sync, reps).then((ms) => ({ ms }));
 }
 
 /** Runs `fn` with the inputs from `make`, freeing them afterwards. */

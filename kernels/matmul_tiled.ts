@@ -10,7 +10,9 @@
 //     TM consecutive rows) keeps a warp's vec4 reads of workgroup memory on distinct banks.
 // Per k step a thread does TM * TN fmas for TM/4 + TN/4 vec4 reads of workgroup memory; global
 // memory is read once per workgroup per slab, by consecutive threads along the operand's
-// contiguous dim (`layout`), so the loads coalesce whatever the transposes.
+// contiguous dim (`layout`), so the loads coalesce whatever the transposes. The next slab is
+// fetched into registers before the current one is multiplied (register double-buffering), so its
+// global-memory latency hides behind the fmas; each thread's slab addresses are computed once.
 // Edges: rows and columns past M / N are clamped on load and skipped on store; k past K loads 0.
 // CPU adapters gain nothing from workgroup memory (1.6 GFLOPS measured on llvmpipe against 12-14
 // for the register-blocked vec4 kernel), so the tuner only tries this variant on real GPUs.
@@ -32,20 +34,37 @@ const range = (n: number) => [...Array(n).keys()];
 
 export function matmulTiledWGSL({ tm, tn, bk }: TiledConfig, layout: TiledLayout): string {
   const BM = 16 * tm, BN = 16 * tn;
-  const loadsA = (BM * bk) / 256, loadsB = (BN * bk) / 256;
+  // workgroup rows are padded by one vec4: k-fast slab stores (8 threads, 8 k, one row) then fall
+  // on distinct banks instead of one
+  const PM = BM + 4, PN = BN + 4;
+  // WebGPU guarantees 16 KiB of workgroup memory; more fails pipeline creation on some devices
+  if (4 * bk * (PM + PN) > 16384) {
+    throw new Error(`matmul tiled ${tm}x${tn} bk ${bk}: over 16 KiB of workgroup memory`);
+  }
+  const EA = range((BM * bk) / 256), EB = range((BN * bk) / 256);
   // Slab element e of thread t is L = e * 256 + t; the operand's contiguous dim varies fastest in L.
   const slab = (fast: "k" | "mn", rows: number) =>
     fast === "k" ? { k: `L % ${bk}u`, r: `L / ${bk}u` } : { k: `L / ${rows}u`, r: `L % ${rows}u` };
   const ia = slab(layout.a === "k" ? "k" : "mn", BM), ib = slab(layout.b === "k" ? "k" : "mn", BN);
   const H = range(tm / 4), G = range(tn / 4);
+  // where each of the thread's slab elements comes from (row / column offset, k) and goes to
+  const source = (x: string, e: number, ix: { k: string; r: string }, rows: number, base: string) =>
+    `  let ${x}k${e} = ${ix.k.replaceAll("L", `(${e * 256}u + t)`)}; let ${x}r${e} = ${
+      ix.r.replaceAll("L", `(${e * 256}u + t)`)
+    };
+  let ${x}o${e} = ${base}; let ${x}s${e} = ${x}k${e} * ${rows}u + ${x}r${e};`;
+  const fetchA = (e: number) =>
+    `pa${e} = select(0.0, a[ao${e} + min(k0 + ak${e}, K - 1u) * sak], k0 + ak${e} < K);`;
+  const fetchB = (e: number) =>
+    `pb${e} = select(0.0, b_[bo${e} + min(k0 + bk${e}, K - 1u) * sbk], k0 + bk${e} < K);`;
   return /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b_: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${VIEW_OFFSET}
-var<workgroup> As: array<vec4<f32>, ${(bk * BM) / 4}>;
-var<workgroup> Bs: array<vec4<f32>, ${(bk * BN) / 4}>;
+var<workgroup> As: array<vec4<f32>, ${(bk * PM) / 4}>;
+var<workgroup> Bs: array<vec4<f32>, ${(bk * PN) / 4}>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -55,36 +74,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let mTile = wid.x * ${BM}u; let nTile = wid.y * ${BN}u;
   let aBase = view_offset(bt, 4u, 13u); let bBase = view_offset(bt, 4u, 24u);
   let sam = params[22]; let sak = params[23]; let sbk = params[33]; let sbn = params[34];
+${EA.map((e) => source("a", e, ia, PM, `aBase + min(mTile + ar${e}, M - 1u) * sam`)).join("\n")}
+${EB.map((e) => source("b", e, ib, PN, `bBase + min(nTile + br${e}, N - 1u) * sbn`)).join("\n")}
 ${
-    H.flatMap((h) => G.map((g) => range(4).map((i) => `  var c${h}_${g}_${i} = vec4<f32>(0.0);`).join("\n")))
-      .join("\n")
+    H.flatMap((h) => G.flatMap((g) => range(4).map((i) => `  var c${h}_${g}_${i} = vec4<f32>(0.0);`))).join(
+      "\n",
+    )
   }
-  for (var k0 = 0u; k0 < K; k0 = k0 + ${bk}u) {
-${
-    range(loadsA).map((e) =>
-      `    { let L = ${e * 256}u + t; let k = ${ia.k}; let r = ${ia.r};
-      let m = min(mTile + r, M - 1u);
-      As[(k * ${BM}u + r) / 4u][r % 4u] = select(0.0, a[aBase + m * sam + (k0 + k) * sak], k0 + k < K); }`
-    ).join("\n")
-  }
-${
-    range(loadsB).map((e) =>
-      `    { let L = ${e * 256}u + t; let k = ${ib.k}; let r = ${ib.r};
-      let n = min(nTile + r, N - 1u);
-      Bs[(k * ${BN}u + r) / 4u][r % 4u] = select(0.0, b_[bBase + (k0 + k) * sbk + n * sbn], k0 + k < K); }`
-    ).join("\n")
-  }
+  // the first slab, fetched into registers
+  var k0 = 0u;
+${EA.map((e) => `  var ${fetchA(e)}`).join("\n")}
+${EB.map((e) => `  var ${fetchB(e)}`).join("\n")}
+  for (; k0 < K; ) {
+${EA.map((e) => `    As[as${e} / 4u][ar${e} % 4u] = pa${e};`).join("\n")}
+${EB.map((e) => `    Bs[bs${e} / 4u][br${e} % 4u] = pb${e};`).join("\n")}
     workgroupBarrier();
+    // fetch the next slab now: its global loads are in flight while this one is multiplied
+    k0 = k0 + ${bk}u;
+${EA.map((e) => `    ${fetchA(e)}`).join("\n")}
+${EB.map((e) => `    ${fetchB(e)}`).join("\n")}
     for (var k = 0u; k < ${bk}u; k = k + 1u) {
-${H.map((h) => `      let a${h} = As[k * ${BM / 4}u + lid.y + ${16 * h}u];`).join("\n")}
-${G.map((g) => `      let b${g} = Bs[k * ${BN / 4}u + lid.x + ${16 * g}u];`).join("\n")}
+${H.map((h) => `      let a${h} = As[k * ${PM / 4}u + lid.y + ${16 * h}u];`).join("\n")}
+${G.map((g) => `      let b${g} = Bs[k * ${PN / 4}u + lid.x + ${16 * g}u];`).join("\n")}
 ${
     H.flatMap((h) =>
       G.flatMap((g) =>
         range(4).map((i) => `      c${h}_${g}_${i} = fma(vec4<f32>(a${h}[${i}]), b${g}, c${h}_${g}_${i});`)
       )
-    )
-      .join("\n")
+    ).join("\n")
   }
     }
     workgroupBarrier();

@@ -21,8 +21,10 @@ export interface Variant {
   gemm?: GemmConfig;
   /** rows per thread of the vec4 matmul */
   vec4Rows?: number;
-  /** the workgroup-tiled matmul; only real GPUs tune it (slow on CPU adapters, see the kernel) */
+  /** the workgroup-tiled matmul */
   tiled?: TiledConfig;
+  /** only tuned on real GPUs: measured slower on CPU adapters, and kept out of their tuning keys */
+  gpuOnly?: boolean;
 }
 
 export const VARIANTS: Record<string, Variant[]> = {
@@ -34,9 +36,10 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "blocked1x4", gemm: { tm: 1, tn: 4, wx: 64, wy: 1 } },
     { name: "blocked4x8", gemm: { tm: 4, tn: 8, wx: 8, wy: 8 } },
     { name: "blocked8x8", gemm: { tm: 8, tn: 8, wx: 8, wy: 8 } },
-    { name: "tiled4x4", tiled: { tm: 4, tn: 4, bk: 16 } },
-    { name: "tiled8x8", tiled: { tm: 8, tn: 8, bk: 8 } },
-    { name: "tiled8x8k16", tiled: { tm: 8, tn: 8, bk: 16 } },
+    { name: "vec4x16", vec4Rows: 16, gpuOnly: true },
+    { name: "tiled4x4", tiled: { tm: 4, tn: 4, bk: 16 }, gpuOnly: true },
+    { name: "tiled8x8", tiled: { tm: 8, tn: 8, bk: 8 }, gpuOnly: true },
+    { name: "tiled8x4", tiled: { tm: 8, tn: 4, bk: 8 }, gpuOnly: true },
   ],
   conv2d: [
     { name: "direct", reference: true },
@@ -85,11 +88,13 @@ export function runVariant(
 ): void {
   const run = (l: Launch) => steps(l).forEach((d) => gpu().run(d));
   const fitting = VARIANTS[op].filter(fits);
-  if (fitting.length === 0) throw new Error(`${op} ${JSON.stringify(dims)}: no kernel variant fits this call`);
+  if (fitting.length === 0) {
+    throw new Error(`${op} ${JSON.stringify(dims)}: no kernel variant fits this call`);
+  }
   const pinned = fitting.find((v) => v.name === forced.get(op));
   if (pinned) return run(build(pinned));
   const cpuAdapter = gpu().adapter.fallback;
-  const candidates = fitting.filter((v) => !v.reference && !(cpuAdapter && v.tiled));
+  const candidates = fitting.filter((v) => !v.reference && !(cpuAdapter && v.gpuOnly));
   if (candidates.length <= 1) return run(build(candidates[0] ?? fitting[0]));
   const key = `${op}|${shapeClass(dims)}|${candidates.map((v) => v.name).join(",")}`;
   const winner = tuner.winner(
