@@ -4,7 +4,9 @@
 //   m  = b1 m + (1 - b1) g ;  v = b2 v + (1 - b2) g^2
 //   p *= 1 - lr wd                      (AdamW: decoupled decay)
 //   p -= lr * (m / bc1) / (sqrt(v / bc2) + eps),  bc = 1 - beta^t
-// params: [n, lr, b1, b2, eps, wd, bc1, bc2 (f32 bits), decoupled]
+// params: [n, lr, b1, b2, eps, wd, bc1, bc2 (f32 bits), decoupled, grad offset, scale offset]
+// The offsets let a gradient that is a dense slice of a larger buffer (batchnorm's weight and bias
+// gradients share one) be read in place.
 
 import { MAIN, PARAMS } from "./common.ts";
 
@@ -19,7 +21,7 @@ fn f(k: u32) -> f32 { return bitcast<f32>(params[k]); }
 ${MAIN}
   if (i >= params[0]) { return; }
   let lr = f(1u); let b1 = f(2u); let b2 = f(3u); let eps = f(4u); let wd = f(5u);
-  var g = grad[i] * scale[0];
+  var g = grad[params[9] + i] * scale[params[10]];
   if (params[8] == 0u) { g = g + wd * p[i]; }
   let mi = b1 * m[i] + (1.0 - b1) * g;
   let vi = b2 * v[i] + (1.0 - b2) * g * g;

@@ -178,3 +178,21 @@ for (const dev of ["cpu", "webgpu"] as const) {
     assert(relError(a, b) <= (dev === "cpu" ? 1e-12 : 1e-6), `${a} vs ${b}`);
   });
 }
+
+for (const dev of ["cpu", "webgpu"] as const) {
+  if (dev === "webgpu" && device() !== "webgpu") continue;
+  Deno.test(`AdamW reads a gradient and a scale that are slices of larger buffers in place (${dev})`, async () => {
+    const dtype = dev === "cpu" ? "f64" : "f32", o = { device: dev, dtype } as const;
+    const run = async (sliced: boolean) => {
+      const p = tensor([0.5, -1, 2, 3], [4], { ...o, requiresGrad: true });
+      const opt = new optim.AdamW([p], { lr: 0.1 });
+      // batchnorm hands out its weight and bias gradients as views into one buffer like this
+      p.grad = sliced ? F.slice(tensor([9, 9, 1, -2, 3, 4], [6], o), 0, 2, 6) : tensor([1, -2, 3, 4], [4], o);
+      const scale = sliced ? F.slice(tensor([7, 0.5], [2], o), 0, 1, 2) : tensor([0.5], [1], o);
+      opt.step({ gradScale: scale });
+      scale.dispose();
+      return await p.toArray();
+    };
+    assert.deepEqual(await run(true), await run(false));
+  });
+}

@@ -8,7 +8,7 @@ import { normAxes, numel, type Shape } from "../shape.ts";
 import { gpu } from "../storage.ts";
 import { forEachOffset } from "../strided.ts";
 import { fromOp, noGrad, Tensor } from "../tensor.ts";
-import { add, binary, copyInto, div, exp, log, mul, sub } from "./elementwise.ts";
+import { add, binary, div, exp, log, mul, sub } from "./elementwise.ts";
 import { expand, reshape } from "./movement.ts";
 import { register } from "./registry.ts";
 
@@ -66,9 +66,10 @@ export function reduceKernel(op: ReduceOp, x: Tensor, axes: number[], into?: Ten
       threads: out.size * parts,
     });
     if (parts > 1) {
-      const second = reduceKernel(op === "sumsq" ? "sum" : op, dst, [1]);
-      copyInto(out, second.view(outShape));
-      for (const t of [dst, second]) t.dispose();
+      // the partials' reduction writes straight into `out` (a copy would be one more launch)
+      const flat = out.view([out.size, 1], [1, 1], out.offset);
+      reduceKernel(op === "sumsq" ? "sum" : op, dst, [1], flat);
+      for (const t of [dst, flat]) t.dispose();
     }
   }
   return out;

@@ -35,10 +35,13 @@ export class Adam extends Optimizer<AdamGroup> {
     if (!p.isContiguous || p.offset !== 0) {
       throw new Error("Adam updates parameters in place: they must be contiguous");
     }
-    const m = this.slot(p, "m"), v = this.slot(p, "v"), g = packed(grad);
+    const m = this.slot(p, "m"), v = this.slot(p, "v"), g = grad.isContiguous ? grad : packed(grad);
     const bc1 = 1 - b1 ** this.stepCount, bc2 = 1 - b2 ** this.stepCount;
     if (p.device === "cpu") {
-      const P = p.storage.host!, G = g.storage.host!, M = m.storage.host!, V = v.storage.host!;
+      const P = p.storage.host!,
+        G = g.storage.host!.subarray(g.offset),
+        M = m.storage.host!,
+        V = v.storage.host!;
       const k = scale ? scale.storage.host![scale.offset] : 1;
       for (let i = 0; i < P.length; i++) {
         const gi = this.decoupled ? G[i] * k : G[i] * k + wd * P[i];
@@ -51,8 +54,14 @@ export class Adam extends Optimizer<AdamGroup> {
       gpu().run({
         name: "adam",
         code: adamWGSL(),
-        params: [p.size, ...[lr, b1, b2, eps, wd, bc1, bc2].map(f32Bits), this.decoupled ? 1 : 0],
-        reads: [g.storage.binding, (scale ? packed(scale) : this.#unit(p)).storage.binding],
+        params: [
+          p.size,
+          ...[lr, b1, b2, eps, wd, bc1, bc2].map(f32Bits),
+          this.decoupled ? 1 : 0,
+          g.offset,
+          scale?.offset ?? 0,
+        ],
+        reads: [g.storage.binding, (scale ?? this.#unit(p)).storage.binding],
         writes: [p.storage.binding, m.storage.binding, v.storage.binding],
         threads: p.size,
       });

@@ -34,6 +34,14 @@ export interface Dispatch {
 }
 
 export const WORKGROUP = 64;
+/** launches per timestamp query set while profiling */
+const PROFILE_BATCH = 2048;
+
+interface Profile {
+  querySet: GPUQuerySet;
+  names: string[];
+  pending: { names: string[]; staging: GPUBuffer; resolved: GPUBuffer }[];
+}
 const ARENA_BYTES = 1 << 20;
 
 export class Runtime {
@@ -42,6 +50,7 @@ export class Runtime {
   #layouts = new Map<string, GPUBindGroupLayout>();
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
+  #profile: Profile | null = null;
   #arena: GPUBuffer;
   #arenaHost = new Uint32Array(ARENA_BYTES / 4);
   #arenaUsed = 0;
@@ -92,7 +101,78 @@ export class Runtime {
 
   /** Records one kernel launch after checking it against the device's limits. */
   run(d: Dispatch): void {
-    this.#record(d, null);
+    const p = this.#profile;
+    if (!p) return void this.#record(d, null);
+    // profiling: each launch in its own pass, its start and end stamped into the current query set
+    if (p.names.length === PROFILE_BATCH) this.#resolveProfile(p);
+    const i = p.names.length;
+    this.#endPass();
+    const timestampWrites = {
+      querySet: p.querySet,
+      beginningOfPassWriteIndex: 2 * i,
+      endOfPassWriteIndex: 2 * i + 1,
+    };
+    if (this.#record(d, timestampWrites)) p.names.push(d.name);
+    this.#endPass();
+  }
+
+  /**
+   * Starts timing every launch on the GPU (timestamp queries; the adapter must offer them).
+   * `stopProfile` returns GPU milliseconds and launch counts per kernel name, most expensive first.
+   */
+  startProfile(): void {
+    if (!this.device.features.has("timestamp-query")) throw new Error("profiling needs timestamp queries");
+    this.#profile ??= { querySet: this.#newQuerySet(), names: [], pending: [] };
+  }
+
+  async stopProfile(): Promise<{ name: string; launches: number; ms: number }[]> {
+    const p = this.#profile;
+    if (!p) return [];
+    this.#profile = null;
+    this.#resolveProfile(p);
+    p.querySet.destroy();
+    this.flush();
+    const totals = new Map<string, { name: string; launches: number; ms: number }>();
+    for (const { names, staging, resolved } of p.pending) {
+      await staging.mapAsync(GPUMapMode.READ);
+      const t = new BigInt64Array(staging.getMappedRange().slice(0));
+      staging.destroy();
+      resolved.destroy();
+      names.forEach((name, i) => {
+        const row = totals.get(name) ?? totals.set(name, { name, launches: 0, ms: 0 }).get(name)!;
+        row.launches++;
+        row.ms += Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+      });
+    }
+    return [...totals.values()].sort((a, b) => b.ms - a.ms);
+  }
+
+  #newQuerySet(): GPUQuerySet {
+    return this.device.createQuerySet({ type: "timestamp", count: 2 * PROFILE_BATCH });
+  }
+
+  /** Copies the query set's stamps towards the host and starts a fresh set. */
+  #resolveProfile(p: Profile): void {
+    if (p.names.length > 0) {
+      const bytes = 16 * p.names.length;
+      const resolved = this.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      const staging = this.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      this.#endPass();
+      const enc = this.#encoderNow();
+      enc.resolveQuerySet(p.querySet, 0, 2 * p.names.length, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
+      this.flush();
+      p.pending.push({ names: p.names, staging, resolved });
+      p.querySet.destroy();
+      p.querySet = this.#newQuerySet();
+    }
+    p.names = [];
   }
 
   /**
@@ -140,7 +220,8 @@ export class Runtime {
     });
   }
 
-  #record(d: Dispatch, timestampWrites: GPUComputePassTimestampWrites | null): void {
+  /** False when there was nothing to launch (an empty grid). */
+  #record(d: Dispatch, timestampWrites: GPUComputePassTimestampWrites | null): boolean {
     this.#throwIfFailed();
     const lim = this.device.limits;
     const buffers = d.reads.length + d.writes.length + 1;
@@ -158,7 +239,7 @@ export class Runtime {
     if (groups.some((g) => g > lim.maxComputeWorkgroupsPerDimension)) {
       throw new Error(`${d.name}: workgroups [${groups}] > limit ${lim.maxComputeWorkgroupsPerDimension}`);
     }
-    if (groups.some((g) => g === 0)) return;
+    if (groups.some((g) => g === 0)) return false;
     const paramsOffset = this.#stage(d.params);
     const pipeline = this.#pipeline(d.name, d.code, d.reads.length, d.writes.length);
     const entries: GPUBindGroupEntry[] = [
@@ -181,6 +262,7 @@ export class Runtime {
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(...groups);
     this.dispatches++;
+    return true;
   }
 
   /** A buffer holding `data`, safe to write now even with commands pending. */
