@@ -7,6 +7,8 @@
 //              (eval mode passes the running statistics as mean / rstd)
 //   gradsums   one workgroup per channel: sum(dy) and sum(dy * xhat) -> db and dw
 //   grad       one thread per element: dx = rstd w (dy - sum(dy) / M - xhat sum(dy xhat) / M)
+//   running    one thread per channel, training only: the running mean and (unbiased) variance
+//              move toward the batch's, in place
 //
 // params: [N, C, HW, eps bits]; per-channel vectors are [C] tensors (stats [2, C]: mean, rstd).
 
@@ -94,4 +96,20 @@ ${MAIN}
   let rstd = stats[C + c];
   let xhat = (x[i] - stats[c]) * rstd;
   dx[i] = rstd * w[c] * (dy[i] - sums[c] / M - xhat * sums[C + c] / M);
+}`;
+
+/** params: [C, momentum, eps, M / (M - 1) (f32 bits)]; var = 1 / rstd^2 - eps, unbiased. */
+export const bnRunningWGSL = () => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> stats: array<f32>;
+@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> variance: array<f32>;
+${MAIN}
+  let C = params[0];
+  if (i >= C) { return; }
+  let momentum = bitcast<f32>(params[1]); let eps = bitcast<f32>(params[2]);
+  let rstd = stats[C + i];
+  let unbiased = (1.0 / (rstd * rstd) - eps) * bitcast<f32>(params[3]);
+  mean[i] = mix(mean[i], stats[i], momentum);
+  variance[i] = mix(variance[i], unbiased, momentum);
 }`;

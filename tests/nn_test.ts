@@ -1,7 +1,8 @@
 // Modules: PyTorch-style names, state dicts (and their errors), train/eval, safetensors round trip.
 
 import assert from "node:assert";
-import { F, loadSafetensors, nn, saveSafetensors, tensor, zeros } from "../tensor/mod.ts";
+import { device, F, loadSafetensors, nn, saveSafetensors, tensor, zeros } from "../tensor/mod.ts";
+import { relError } from "./helpers/check.ts";
 
 class Block extends nn.Module {
   conv1 = new nn.Conv2d(3, 4, 3, { bias: false, device: "cpu" });
@@ -87,3 +88,21 @@ Deno.test("state dicts round-trip through safetensors", async () => {
     await Deno.remove(path);
   }
 });
+
+for (const dev of ["cpu", "webgpu"] as const) {
+  Deno.test({
+    name: `training batchnorm moves the running mean and unbiased variance by the momentum (${dev})`,
+    ignore: dev === "webgpu" && device() !== "webgpu",
+  }, async () => {
+    const bn = new nn.BatchNorm2d(2, { device: dev });
+    const x = tensor([1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 2, 2], { device: dev });
+    for (let i = 0; i < 2; i++) {
+      F.batchNorm2d(x, bn.runningMean, bn.runningVar, null, null, { training: true }).dispose();
+    }
+    // per channel: mean 2.5 / 6.5, unbiased variance 5/3; twice with momentum 0.1
+    const after2 = (init: number, v: number) => (init * 0.9 + v * 0.1) * 0.9 + v * 0.1;
+    const [mean, variance] = [await bn.runningMean.toArray(), await bn.runningVar.toArray()];
+    assert(relError(mean, [after2(0, 2.5), after2(0, 6.5)]) < 1e-6, `mean ${mean}`);
+    assert(relError(variance, [after2(1, 5 / 3), after2(1, 5 / 3)]) < 1e-5, `variance ${variance}`);
+  });
+}

@@ -6,12 +6,18 @@
 //   dx = rstd * w * (dy - mean(dy) - xhat * mean(dy * xhat)),  dw = sum(dy * xhat),  db = sum(dy)
 // In eval the statistics are constants: dx = rstd * w * dy.
 
-import { bnGradSumsWGSL, bnGradWGSL, bnNormalizeWGSL, bnStatsWGSL } from "../../kernels/batchnorm.ts";
+import {
+  bnGradSumsWGSL,
+  bnGradWGSL,
+  bnNormalizeWGSL,
+  bnRunningWGSL,
+  bnStatsWGSL,
+} from "../../kernels/batchnorm.ts";
 import { f32Bits } from "../../kernels/common.ts";
 import { empty, ones, zeros } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, noGrad, Tensor } from "../tensor.ts";
-import { add, copyInto, mul, rsqrt, sub } from "./elementwise.ts";
+import { add, copyInto, mul, rsqrt } from "./elementwise.ts";
 import { packed, reshape, slice } from "./movement.ts";
 import { register } from "./registry.ts";
 
@@ -128,6 +134,38 @@ function inputGrad(x: Tensor, dy: Tensor, stats: Tensor, sums: Tensor, w: Tensor
   return dx;
 }
 
+/** Moves the running statistics (contiguous [C] buffers) toward the batch's [2, C] mean and rstd. */
+function updateRunning(
+  stats: Tensor,
+  mean: Tensor,
+  variance: Tensor,
+  momentum: number,
+  eps: number,
+  unbias: number,
+) {
+  const C = mean.size;
+  if (!mean.isContiguous || !variance.isContiguous || mean.offset !== 0 || variance.offset !== 0) {
+    throw new Error("batchNorm2d: running statistics must be contiguous buffers");
+  }
+  if (stats.device === "cpu") {
+    const S = stats.storage.host!, Mu = mean.storage.host!, V = variance.storage.host!;
+    for (let c = 0; c < C; c++) {
+      const unbiased = (1 / (S[C + c] * S[C + c]) - eps) * unbias;
+      Mu[c] += momentum * (S[c] - Mu[c]);
+      V[c] += momentum * (unbiased - V[c]);
+    }
+    return;
+  }
+  gpu().run({
+    name: "bn_running",
+    code: bnRunningWGSL(),
+    params: [C, ...[momentum, eps, unbias].map(f32Bits)],
+    reads: [stats.storage.binding],
+    writes: [mean.storage.binding, variance.storage.binding],
+    threads: C,
+  });
+}
+
 export function batchNorm2d(
   x: Tensor,
   runningMean: Tensor | null,
@@ -148,12 +186,7 @@ export function batchNorm2d(
     ? batchStats(xc, eps)
     : noGrad(() => packed(reshape(concatStats(runningMean!, runningVar!, eps), [2, C])));
   if (batch && training && runningMean && runningVar) {
-    noGrad(() => {
-      const [mu, rstd] = [slice(stats, 0, 0, 1), slice(stats, 0, 1, 2)];
-      const unbiased = mul(sub(mul(rsqrt(rstd), rsqrt(rstd)), eps), M / Math.max(1, M - 1)); // 1/rstd^2 - eps = var
-      copyInto(runningMean, add(mul(runningMean, 1 - momentum), mul(reshape(mu, [C]), momentum)));
-      copyInto(runningVar, add(mul(runningVar, 1 - momentum), mul(reshape(unbiased, [C]), momentum)));
-    });
+    updateRunning(stats, runningMean, runningVar, momentum, eps, M / Math.max(1, M - 1));
   }
   const y = normalize(xc, stats, w, b);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
