@@ -25,7 +25,7 @@ import { F, gpu, manualSeed, memory, optim, rngState, setRngState, tensor, tidy 
 import type { WordPiece } from "./tokenizer/mod.ts";
 
 export function captionerConfig(cfg: TrainConfig, tok: WordPiece): CaptionerConfig {
-  const { depth, widths, trainable } = cfg.encoder;
+  const { depth, widths, outputStride, trainable } = cfg.encoder;
   return {
     vocabSize: tok.size,
     padId: tok.ids.pad,
@@ -35,13 +35,14 @@ export function captionerConfig(cfg: TrainConfig, tok: WordPiece): CaptionerConf
     encoder: {
       depth,
       ...(widths ? { widths } : {}),
+      outputStride,
       finetune: { trainable: trainable as never, frozenBatchNorm: cfg.preset === "seed" },
     },
-    // ResNet downsamples by 32: ceil(size / 32)^2 image tokens
+    // ceil(size / outputStride)^2 image tokens
     decoder: {
       ...cfg.decoder,
       imageProjection: "shared",
-      imagePositions: cfg.decoder.imagePositions ? Math.ceil(cfg.imageSize / 32) ** 2 : 0,
+      imagePositions: cfg.decoder.imagePositions ? Math.ceil(cfg.imageSize / outputStride) ** 2 : 0,
     },
     loss: { labelSmoothing: cfg.labelSmoothing, eosBeta: cfg.eosBeta, eosWindow: cfg.eosWindow },
   };

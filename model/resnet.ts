@@ -22,6 +22,12 @@ export interface ResNetOptions {
   numClasses?: number;
   /** planes of layer1..layer4 (torchvision: 64, 128, 256, 512); the stem has widths[0] channels */
   widths?: [number, number, number, number];
+  /**
+   * Input pixels per output position: 32 (torchvision) or 16, where layer4 keeps layer3's
+   * resolution (no stride; same parameters), so small images still give a grid of image tokens
+   * (4 x 4 rather than 2 x 2 at 64 px).
+   */
+  outputStride?: 16 | 32;
   device?: TensorOptions["device"];
   dtype?: TensorOptions["dtype"];
 }
@@ -133,7 +139,10 @@ export class ResNet extends nn.Module {
     this.layer1 = stage(widths[0], layers[0], 1);
     this.layer2 = stage(widths[1], layers[1], 2);
     this.layer3 = stage(widths[2], layers[2], 2);
-    this.layer4 = stage(widths[3], layers[3], 2);
+    if (![undefined, 16, 32].includes(opts.outputStride)) {
+      throw new Error(`resnet: outputStride must be 16 or 32, got ${opts.outputStride}`);
+    }
+    this.layer4 = stage(widths[3], layers[3], opts.outputStride === 16 ? 1 : 2);
     this.featureDim = cin;
     this.fc = numClasses > 0 ? new nn.Linear(cin, numClasses, o) : null;
   }

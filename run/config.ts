@@ -36,6 +36,8 @@ export interface TrainConfig {
   encoder: {
     depth: 18 | 34 | 50 | 101 | 152;
     widths: [number, number, number, number] | null;
+    /** 16: layer4 keeps layer3's resolution, for more image tokens from small images */
+    outputStride: 16 | 32;
     pretrained: string;
     trainable: string[];
   };
@@ -91,6 +93,7 @@ const TINY: TrainConfig = {
   encoder: {
     depth: 18,
     widths: [16, 32, 64, 96],
+    outputStride: 16,
     pretrained: "",
     trainable: ["stem", "layer1", "layer2", "layer3", "layer4"],
   },
@@ -133,7 +136,7 @@ const SEED: TrainConfig = {
   augment: { max: 1, c: 5 },
   vocabSize: 15000,
   maxLength: 75,
-  encoder: { depth: 101, widths: null, pretrained: "", trainable: ["layer3", "layer4"] },
+  encoder: { depth: 101, widths: null, outputStride: 32, pretrained: "", trainable: ["layer3", "layer4"] },
   decoder: {
     embedDim: 256,
     dModel: 512,

@@ -1,7 +1,14 @@
 // Elementwise ops: one table row per op with its CPU formula, its WGSL expression and its
 // gradient. Operands broadcast NumPy-style and are read through their strides in place.
 
-import { type Access, binaryWGSL, copyI32WGSL, unaryWGSL, whereWGSL } from "../../kernels/elementwise.ts";
+import {
+  type Access,
+  binaryWGSL,
+  copyI32WGSL,
+  elementwiseThreads,
+  unaryWGSL,
+  whereWGSL,
+} from "../../kernels/elementwise.ts";
 import { shapeWords, viewWords } from "../../kernels/common.ts";
 import { empty, scalarLike } from "../create.ts";
 import { broadcastShapes, contiguousStrides, type Shape } from "../shape.ts";
@@ -56,7 +63,7 @@ export function elementwise(
       params: [n, ...shapeWords(shape), ...viewWords(out), ...views.flatMap(viewWords)],
       reads: inputs.map((x) => x.storage.binding),
       writes: [out.storage.binding],
-      threads: n,
+      threads: elementwiseThreads(n, access),
     });
   }
   return out;
