@@ -7,7 +7,13 @@ export class Progress {
   #last = 0;
   readonly tty = Deno.stderr.isTerminal();
 
-  constructor(readonly total: number, readonly label = "step", readonly startAt = 0) {}
+  /** `budgetSeconds`: the run also stops when that much time has passed, and the ETA says so. */
+  constructor(
+    readonly total: number,
+    readonly label = "step",
+    readonly startAt = 0,
+    readonly budgetSeconds = Infinity,
+  ) {}
 
   /** Redraws for `done` of `total`, with `info` after the bar. */
   update(done: number, info = ""): void {
@@ -17,7 +23,8 @@ export class Progress {
     const frac = Math.min(1, done / this.total), width = 24;
     const bar = "#".repeat(Math.round(frac * width)).padEnd(width, "-");
     const rate = (done - this.startAt) / ((now - this.#start) / 1000);
-    const eta = rate > 0 ? (this.total - done) / rate : Infinity;
+    const left = this.budgetSeconds - (now - this.#start) / 1000;
+    const eta = Math.max(0, Math.min(rate > 0 ? (this.total - done) / rate : Infinity, left));
     const line = `[${bar}] ${
       (100 * frac).toFixed(0).padStart(3)
     }% ${this.label} ${done}/${this.total} ${info} ETA ${formatSeconds(eta)}`;
