@@ -177,12 +177,13 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     });
   };
 
-  const start = performance.now(), progress = new Progress(
-    cfg.steps,
-    "step",
-    step,
-    cfg.minutes > 0 ? cfg.minutes * 60 : Infinity,
-  );
+  const start = performance.now(),
+    progress = new Progress(
+      cfg.steps,
+      "step",
+      step,
+      cfg.minutes > 0 ? cfg.minutes * 60 : Infinity,
+    );
   let images = 0, tokens = 0, micro = 0, lastLoss = NaN;
   console.log(
     `training: ${cfg.steps} steps of ${cfg.batch * cfg.accumulate} images${

@@ -72,10 +72,12 @@ ${bindings}
 ${strided ? VIEW_OFFSET : ""}
 ${MATH}
 ${
-    strided ? `${MAIN}
+    strided
+      ? `${MAIN}
   if (i >= params[0]) { return; }
 ${body}
-}` : `${MAIN.replace("let i =", "let t =")}
+}`
+      : `${MAIN.replace("let i =", "let t =")}
   let T = (params[0] + ${PER_THREAD - 1}u) / ${PER_THREAD}u;
   if (t >= T) { return; }
   for (var e = 0u; e < ${PER_THREAD}u; e = e + 1u) {

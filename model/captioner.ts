@@ -134,6 +134,8 @@ export class Captioner extends nn.Module {
     try {
       const o = {
         maxLength: this.config.maxLength,
+        // an empty caption is never an answer, however unsure a barely trained model is
+        minLength: 1,
         ...opts,
         bosId: this.config.bosId,
         eosId: this.config.eosId,
