@@ -40,7 +40,8 @@ const PROFILE_BATCH = 2048;
 interface Profile {
   querySet: GPUQuerySet;
   names: string[];
-  pending: { names: string[]; staging: GPUBuffer; resolved: GPUBuffer }[];
+  /** launch names and their [start, end] stamps, on their way back from the GPU */
+  pending: { names: string[]; stamps: Promise<BigInt64Array> }[];
 }
 const ARENA_BYTES = 1 << 20;
 
@@ -133,11 +134,8 @@ export class Runtime {
     p.querySet.destroy();
     this.flush();
     const totals = new Map<string, { name: string; launches: number; ms: number }>();
-    for (const { names, staging, resolved } of p.pending) {
-      await staging.mapAsync(GPUMapMode.READ);
-      const t = new BigInt64Array(staging.getMappedRange().slice(0));
-      staging.destroy();
-      resolved.destroy();
+    for (const { names, stamps } of p.pending) {
+      const t = await stamps;
       names.forEach((name, i) => {
         const row = totals.get(name) ?? totals.set(name, { name, launches: 0, ms: 0 }).get(name)!;
         row.launches++;
@@ -151,28 +149,41 @@ export class Runtime {
     return this.device.createQuerySet({ type: "timestamp", count: 2 * PROFILE_BATCH });
   }
 
-  /** Copies the query set's stamps towards the host and starts a fresh set. */
+  /** Sends the query set's stamps towards the host and starts a fresh set. */
   #resolveProfile(p: Profile): void {
     if (p.names.length > 0) {
-      const bytes = 16 * p.names.length;
-      const resolved = this.device.createBuffer({
-        size: bytes,
-        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      const querySet = p.querySet;
+      p.pending.push({
+        names: p.names,
+        stamps: this.#readStamps(querySet, 2 * p.names.length).finally(() => querySet.destroy()),
       });
-      const staging = this.device.createBuffer({
-        size: bytes,
-        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      });
-      this.#endPass();
-      const enc = this.#encoderNow();
-      enc.resolveQuerySet(p.querySet, 0, 2 * p.names.length, resolved, 0);
-      enc.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
-      this.flush();
-      p.pending.push({ names: p.names, staging, resolved });
-      p.querySet.destroy();
       p.querySet = this.#newQuerySet();
     }
     p.names = [];
+  }
+
+  /** Resolves the query set's first `count` timestamps and reads them back (submits what is pending). */
+  #readStamps(querySet: GPUQuerySet, count: number): Promise<BigInt64Array> {
+    const bytes = 8 * count;
+    const resolved = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const staging = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.#endPass();
+    const enc = this.#encoderNow();
+    enc.resolveQuerySet(querySet, 0, count, resolved, 0);
+    enc.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
+    this.flush();
+    return staging.mapAsync(GPUMapMode.READ).then(() => {
+      const t = new BigInt64Array(staging.getMappedRange().slice(0));
+      staging.destroy();
+      resolved.destroy();
+      return t;
+    });
   }
 
   /**
@@ -198,29 +209,12 @@ export class Runtime {
       this.#record(d, { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 });
       this.#endPass();
     });
-    const bytes = 16 * ds.length;
-    const resolved = this.device.createBuffer({
-      size: bytes,
-      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-    });
-    const staging = this.device.createBuffer({
-      size: bytes,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const enc = this.#encoderNow();
-    enc.resolveQuerySet(querySet, 0, 2 * ds.length, resolved, 0);
-    enc.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
-    this.flush();
-    return staging.mapAsync(GPUMapMode.READ).then(() => {
-      const t = new BigInt64Array(staging.getMappedRange().slice(0));
-      staging.destroy();
-      resolved.destroy();
+    return this.#readStamps(querySet, 2 * ds.length).then((t) => {
       querySet.destroy();
       return ds.map((_, i) => Number(t[2 * i + 1] - t[2 * i]) / 1e6);
     });
   }
 
-  /** False when there was nothing to launch (an empty grid). */
   #record(d: Dispatch, timestampWrites: GPUComputePassTimestampWrites | null): boolean {
     this.#throwIfFailed();
     const lim = this.device.limits;
