@@ -2,6 +2,10 @@
 // (--lr.decoder 3e-4, --batch 64, ...). `--help` prints every option with its default.
 
 import { parseArgs } from "node:util";
+import { DECODER_DEFAULTS } from "../model/decoder.ts";
+
+const pick = <T, K extends keyof T>(o: T, keys: K[]) =>
+  Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
 
 export interface TrainConfig {
   preset: "tiny" | "seed";
@@ -138,15 +142,10 @@ const SEED: TrainConfig = {
   maxLength: 75,
   encoder: { depth: 101, widths: null, outputStride: 32, pretrained: "", trainable: ["layer3", "layer4"] },
   decoder: {
-    embedDim: 256,
-    dModel: 512,
-    layers: 10,
-    heads: 8,
-    ffnDim: 2048,
-    dropout: 0.1,
+    // the seed's decoder is the model's default one
+    ...pick(DECODER_DEFAULTS, ["embedDim", "dModel", "layers", "heads", "ffnDim", "dropout", "norm"]),
     attentionDropout: 0.1,
     imagePositions: false,
-    norm: "post",
   },
   evalEvery: 2000,
   evalImages: 500,
