@@ -5,6 +5,7 @@
 //   deno task bench            shapes sized for a CPU adapter (minutes on llvmpipe)
 //   deno task bench --full     the issue's full shapes (batch 8, 224 input, B*T = 4096)
 //   deno task bench --ship     also writes the tuned kernel table to kernels/tuned/<adapter>.json
+//   deno task bench --only matmul,conv2d   only the rows whose op starts with one of these
 //   deno task bench --all      also the model (ResNet, decoder with / without KV cache), the data
 //                              loader and the caption metrics benches
 
@@ -21,6 +22,8 @@ import {
 } from "./tfjs.ts";
 
 const full = Deno.args.includes("--full"), reps = 3;
+const onlyAt = Deno.args.indexOf("--only");
+const only = onlyAt >= 0 ? (Deno.args[onlyAt + 1] ?? "").split(",") : null;
 
 interface Row {
   op: string;
@@ -46,6 +49,7 @@ async function row(
   ours: () => void,
   theirs?: () => Promise<{ ms: number }>,
 ) {
+  if (only && !only.some((o) => op.startsWith(o))) return;
   const ms = await time(ours);
   const tfjsMs = theirs ? (await theirs()).ms : null;
   const r: Row = {
@@ -183,7 +187,7 @@ function causalBias(tq: number, tk: number): Tensor {
 
 // The tokenizer bench loads transformers.js (its reference), which needs native packages that a
 // bare GPU machine may lack: its absence is reported, not fatal to the kernel table.
-const tok = await import("./tokenizer.ts").then((m) => m.benchTokenizer() ?? null, (e) => {
+const tok = only ? null : await import("./tokenizer.ts").then((m) => m.benchTokenizer() ?? null, (e) => {
   console.log(`tokenizer bench skipped: ${String(e.message ?? e).split("\n")[0]}`);
   return null;
 });
@@ -203,7 +207,11 @@ if (Deno.args.includes("--ship")) {
 }
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
 const report = { date: new Date().toISOString(), full, adapter, tfjsAdapter, rows, tokenizer: tok, ...more };
+// a partial run (--only) must not replace the last full table
 await Deno.writeTextFile(
-  new URL("./results/latest.json", import.meta.url),
+  new URL(
+    only ? `./results/only-${only.join("-").replace(/\W+/g, "_")}.json` : "./results/latest.json",
+    import.meta.url,
+  ),
   JSON.stringify(report, null, 1) + "\n",
 );

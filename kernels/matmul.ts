@@ -53,28 +53,51 @@ ${[...Array(cfg.tn).keys()].map((j) => `  let bc${j} = bBase + n_${j} * sbn;`).j
 /** Which dim of an operand is contiguous: A is [M, K] ("k": row-major, "m": transposed), B is [K, N]. */
 export type Vec4Layout = { a: "k" | "m"; b: "n" | "k" };
 
+/** The vec4 kernel's block per thread: `tm` rows x `tnv` vec4s (4 * tnv columns) of C. */
+export interface Vec4Block {
+  tm: number;
+  tnv: number;
+}
+
 /**
  * vec4 variant for aligned operands: loads 4 consecutive floats at once along each operand's
- * contiguous dim. Each thread owns `tm` rows x 4 columns of C (one vec4 accumulator per row).
- *   a=k, b=n   C_i += a_i.x * B_k + a_i.y * B_k+1 + ...      (k steps by 4)
- *   a=k, b=k   C_i += (dot(a_i, b_0), ..., dot(a_i, b_3))     (k steps by 4)
- *   a=m, b=n   C_i += a[i] * B_k, a = A[m0..m0+3, k]          (k steps by 1)
+ * contiguous dim. Each thread owns `tm` rows x `tnv` vec4 columns of C in registers.
+ *   a=k, b=n   C_ij += a_i.x * B[k, j] + a_i.y * B[k+1, j] + ...       (k steps by 4)
+ *   a=k, b=k   C_ij += (dot(a_i, b_j0), ..., dot(a_i, b_j3))            (k steps by 4)
+ *   a=m, b=n   C_ij += A[k, m0 + i] * B[k, j]                          (k steps by 1)
+ * Why big blocks: llvmpipe runs 8 threads as the lanes of one AVX2 register, and a storage-buffer
+ * load is a loop over those lanes with a bounds check each (Mesa 22's gallivm), about 50 times the
+ * cost of an 8-wide fma; a vec4 load amortises that loop over 4 floats. So what counts is fmas per
+ * loaded float, tm * 4 * tnv / (tm + 4 * tnv) per k: 2 for 4 x 1, 8 for 16 x 4. Spilling the
+ * accumulators to the stack costs far less than the loads saved (measured: 16 x 4 is the fastest).
  * Requires (checked by the caller): every contiguous dim and every other stride and offset a
- * multiple of 4, and N a multiple of 4 (C is stored as vec4).
+ * multiple of 4, N a multiple of 4 (C is stored as vec4), and tm a multiple of 4 when a=m.
+ * Rows and vec4 columns past the edge are clamped on load and skipped on store.
  */
-export function matmulVec4WGSL({ a, b }: Vec4Layout, tm: number): string {
-  const I = [...Array(tm).keys()], J = [0, 1, 2, 3];
+export function matmulVec4WGSL({ a, b }: Vec4Layout, { tm, tnv }: Vec4Block): string {
+  const I = [...Array(tm).keys()], J = [...Array(tnv).keys()], Q = [0, 1, 2, 3];
+  const IJ = I.flatMap((i) => J.map((j) => `${i}_${j}`));
   const kStep = a === "k" ? 4 : 1;
   const loadsA = a === "k"
     ? I.map((i) => `    let a${i} = A[(ar${i} + k) / 4u];`)
-    : I.filter((i) => i % 4 === 0).map((i) => `    let a${i / 4}v = A[(aBase + k * sak + m0 + ${i}u) / 4u];`);
+    : I.filter((i) => i % 4 === 0).map((i) =>
+      `    let a${i / 4}v = A[(aBase + k * sak + min(m0 + ${i}u, M - 4u)) / 4u];`
+    );
   const loadsB = b === "n"
-    ? J.slice(0, kStep).map((kk) => `    let b${kk} = B[(bBase + (k + ${kk}u) * sbk + n0) / 4u];`)
-    : J.map((j) => `    let b${j} = B[(bc${j} + k) / 4u];`);
-  const update = (i: number) => {
-    if (a === "m") return `    c${i} = fma(vec4<f32>(a${Math.floor(i / 4)}v[${i % 4}]), b0, c${i});`;
-    if (b === "n") return `    c${i} = c${i} + a${i}.x * b0 + a${i}.y * b1 + a${i}.z * b2 + a${i}.w * b3;`;
-    return `    c${i} = c${i} + vec4<f32>(dot(a${i}, b0), dot(a${i}, b1), dot(a${i}, b2), dot(a${i}, b3));`;
+    ? Q.slice(0, kStep).flatMap((q) => [
+      `    let bk${q} = (bBase + (k + ${q}u) * sbk) / 4u;`,
+      ...J.map((j) => `    let b${q}_${j} = B[bk${q} + bc${j}];`),
+    ])
+    : J.flatMap((j) =>
+      Q.map((q) => `    let b${j}_${q} = B[(bBase + (4u * bc${j} + ${q}u) * sbn + k) / 4u];`)
+    );
+  const update = (i: number, j: number) => {
+    const c = `c${i}_${j}`;
+    if (a === "m") return `    ${c} = fma(vec4<f32>(a${Math.floor(i / 4)}v[${i % 4}]), b0_${j}, ${c});`;
+    if (b === "n") {
+      return `    ${c} = ${c} + a${i}.x * b0_${j} + a${i}.y * b1_${j} + a${i}.z * b2_${j} + a${i}.w * b3_${j};`;
+    }
+    return `    ${c} = ${c} + vec4<f32>(${Q.map((q) => `dot(a${i}, b${j}_${q})`).join(", ")});`;
   };
   return /* wgsl */ `
 ${PARAMS}
@@ -84,21 +107,39 @@ ${PARAMS}
 ${VIEW_OFFSET}
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = params[1]; let N = params[2]; let K = params[3];
+  let M = params[1]; let N4 = params[2] / 4u; let K = params[3];
   let bt = wid.z;
   // workgroups step through M first so B's columns stay in cache (see kernels/gemm.ts)
-  let m0 = (wid.x * 8u + lid.y) * ${tm}u; let n0 = (wid.y * 8u + lid.x) * 4u;
-  if (m0 >= M || n0 >= N) { return; }
+  let m0 = (wid.x * 8u + lid.y) * ${tm}u; let n4 = (wid.y * 8u + lid.x) * ${tnv}u;
+  if (m0 >= M || n4 >= N4) { return; }
   let aBase = view_offset(bt, 4u, 13u); let bBase = view_offset(bt, 4u, 24u);
   let sam = params[22]; let sak = params[23]; let sbk = params[33]; let sbn = params[34];
-${I.map((i) => `  let ar${i} = aBase + min(m0 + ${i}u, M - 1u) * sam;`).join("\n")}
-${J.map((j) => `  let bc${j} = bBase + (n0 + ${j}u) * sbn;`).join("\n")}
-${I.map((i) => `  var c${i} = vec4<f32>(0.0);`).join("\n")}
+${a === "k" ? I.map((i) => `  let ar${i} = aBase + min(m0 + ${i}u, M - 1u) * sam;`).join("\n") : ""}
+${J.map((j) => `  let bc${j} = min(n4 + ${j}u, N4 - 1u);`).join("\n")}
+${IJ.map((c) => `  var c${c} = vec4<f32>(0.0);`).join("\n")}
   for (var k = 0u; k < K; k = k + ${kStep}u) {
 ${loadsA.join("\n")}
 ${loadsB.join("\n")}
-${I.map(update).join("\n")}
+${I.flatMap((i) => J.map((j) => update(i, j))).join("\n")}
   }
-${I.map((i) => `  if (m0 + ${i}u < M) { out[((bt * M + m0 + ${i}u) * N + n0) / 4u] = c${i}; }`).join("\n")}
+${
+    I.flatMap((i) =>
+      J.map((j) =>
+        `  if (m0 + ${i}u < M && n4 + ${j}u < N4) { out[(bt * M + m0 + ${i}u) * N4 + n4 + ${j}u] = c${i}_${j}; }`
+      )
+    ).join("\n")
+  }
 }`;
 }
+
+/** Workgroups of the vec4 kernel: 8 x 8 threads, each a tm x 4 tnv block. */
+export const matmulVec4Grid = (
+  nb: number,
+  M: number,
+  N: number,
+  { tm, tnv }: Vec4Block,
+): [number, number, number] => [
+  Math.ceil(M / (tm * 8)),
+  Math.ceil(N / (32 * tnv)),
+  nb,
+];

@@ -7,12 +7,36 @@ import { type Case, relError, run, sampleValues, weightsFor } from "./helpers/ch
 import { CASES } from "./op_cases.ts";
 
 // Shapes that cross several workgroup tiles and k slabs with ragged edges (the op cases are smaller
-// than one 128 x 128 tile): matmul variants run these too, contiguous and strided.
+// than one 128 x 128 tile): matmul variants run these too, contiguous and strided. The last three
+// are multiples of 4, so the vec4 variants take them (NN, NT, TN), but not of their blocks.
 const x = (shape: number[]) => ({ shape });
 const TILE_CASES: Case[] = [
   { inputs: [x([2, 133, 45]), x([2, 45, 141])], fn: F.matmul },
   { inputs: [x([67, 40]), x([150, 40])], fn: (a, b) => F.matmul(a, F.transpose(b)) },
+  { inputs: [x([2, 132, 44]), x([2, 44, 140])], fn: F.matmul },
+  { inputs: [x([68, 40]), x([148, 40])], fn: (a, b) => F.matmul(a, F.transpose(b)) },
+  { inputs: [x([44, 136]), x([44, 140])], fn: (a, b) => F.matmul(F.transpose(a), b) },
 ];
+
+// conv2d's row-tiled kernel needs channel counts that are multiples of 4 (the op cases have
+// none): forward and input gradient, with groups, padding, stride 2, dilation, and rows longer
+// than one chunk with a ragged end.
+const ROWS_CASES: Case[] = [
+  {
+    inputs: [x([2, 8, 9, 11]), x([8, 4, 3, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { padding: 1, groups: 2 }),
+  },
+  {
+    inputs: [x([1, 4, 10, 19]), x([12, 4, 3, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { stride: 2, padding: 1 }),
+  },
+  {
+    inputs: [x([1, 4, 12, 13]), x([8, 4, 5, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { dilation: [2, 1], padding: [3, 0] }),
+  },
+  { inputs: [x([2, 8, 5, 30]), x([20, 8, 3, 3])], fn: (t, w) => F.conv2d(t, w, null, { padding: 1 }) },
+];
+const EXTRA: Record<string, Case[]> = { matmul: TILE_CASES, conv2d: ROWS_CASES };
 
 for (const [op, variants] of Object.entries(VARIANTS)) {
   for (const v of variants) {
@@ -22,7 +46,7 @@ for (const [op, variants] of Object.entries(VARIANTS)) {
     }, async () => {
       forceVariant(op, v.name);
       try {
-        const cases = [...(CASES[op] ?? CASES[op.split("_")[0]]), ...(op === "matmul" ? TILE_CASES : [])];
+        const cases = [...(CASES[op] ?? CASES[op.split("_")[0]]), ...(EXTRA[op] ?? [])];
         for (const [k, c] of cases.entries()) {
           for (const strided of c.contiguousOnly ? [false] : [false, true]) {
             const values = await sampleValues(c.inputs), w = await weightsFor(c, values);

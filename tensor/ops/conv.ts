@@ -10,13 +10,14 @@ import {
   conv2dWGSL,
   type ConvDims,
 } from "../../kernels/conv2d.ts";
+import { conv2dRowsGrid, conv2dRowsWGSL } from "../../kernels/conv2d_rows.ts";
 import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { type Launch, runVariant, type Variant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
-import { fromOp, Tensor } from "../tensor.ts";
+import { fromOp, noGrad, Tensor } from "../tensor.ts";
 import { add } from "./elementwise.ts";
 import { matmul } from "./matmul.ts";
-import { packed, reshape } from "./movement.ts";
+import { packed, permute, reshape } from "./movement.ts";
 import { register } from "./registry.ts";
 
 register("conv2d");
@@ -112,10 +113,24 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
     const [M, Nn, K] = gemmDims(which, g);
     const io = { reads: [ac.storage.binding, bc.storage.binding], writes: [out.storage.binding] };
     const partials: Tensor[] = [];
+    const rows = rowsGeometry(which, g);
+    let wt: Tensor | null = null; // the weights as the rows kernel reads them, made on first use
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
-    const fits = (v: Variant) => !v.gemm?.splitK || v.gemm.splitK * out.size <= 1 << 24;
+    const fits = (v: Variant) =>
+      v.rows ? rows !== null : !v.gemm?.splitK || v.gemm.splitK * out.size <= 1 << 24;
     runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K }, fits, (v): Launch => {
       const name = `conv2d_${which}_${v.name}`, splits = v.gemm?.splitK ?? 1;
+      if (v.rows) {
+        wt ??= rowsWeights(which, bc, g);
+        return {
+          name,
+          code: conv2dRowsWGSL(v.rows, rows!, which === "input"),
+          params: [G],
+          reads: [ac.storage.binding, wt.storage.binding],
+          writes: io.writes,
+          workgroups: conv2dRowsGrid(v.rows, rows!),
+        };
+      }
       if (!v.gemm) {
         const params = [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G];
         return { name, code: DIRECT[which](), params, ...io, threads: out.size };
@@ -141,11 +156,37 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
         },
       ];
     });
-    for (const t of partials) t.dispose(); // (their buffers are reused only by later commands)
+    for (const t of [...partials, ...(wt ? [wt] : [])]) t.dispose(); // (buffers are reused only by later commands)
   }
   if (ac !== a) ac.dispose();
   if (bc !== b) bc.dispose();
   return out;
+}
+
+/**
+ * The geometry the rows kernel (kernels/conv2d_rows.ts) runs, or null where it does not apply.
+ * Forward: the conv itself. Input gradient of a stride-1 conv: a stride-1 conv of dy (Cout
+ * channels, OH x OW) with the taps flipped, padded by d * (K - 1) - p, giving Cin channels at H x W.
+ */
+function rowsGeometry(which: Which, g: Geometry): Geometry | null {
+  const { Cin, Cout, G, KH, KW, p, d } = g;
+  if (which === "forward") return (Cout / G) % 4 === 0 ? g : null;
+  const pt: [number, number] = [d[0] * (KH - 1) - p[0], d[1] * (KW - 1) - p[1]];
+  if (which === "weight" || g.s.join() !== "1,1" || (Cin / G) % 4 || pt[0] < 0 || pt[1] < 0) return null;
+  return { ...g, Cin: Cout, H: g.OH, W: g.OW, Cout: Cin, OH: g.H, OW: g.W, p: pt };
+}
+
+/**
+ * w [G * Cog, Cig, KH, KW] as wt [G, Cin', KH, KW, Cout'] of the conv the rows kernel runs: the
+ * forward reads [G, Cig, KH, KW, Cog], the input gradient [G, Cog, KH, KW, Cig] (it flips the taps itself).
+ */
+function rowsWeights(which: Which, w: Tensor, { Cin, Cout, G, KH, KW }: Geometry): Tensor {
+  return noGrad(() => {
+    const grouped = reshape(w, [G, Cout / G, Cin / G, KH, KW]);
+    const wt = packed(permute(grouped, which === "forward" ? [0, 2, 3, 4, 1] : [0, 1, 3, 4, 2]));
+    grouped.dispose();
+    return wt;
+  });
 }
 
 const isPointwise = (g: Geometry) =>

@@ -2,7 +2,13 @@
 // removed), batch dims broadcast, transposed operands are read in place through their strides.
 
 import { shapeWords, viewWords } from "../../kernels/common.ts";
-import { matmulBlockedWGSL, matmulNaiveWGSL, matmulVec4WGSL, type Vec4Layout } from "../../kernels/matmul.ts";
+import {
+  matmulBlockedWGSL,
+  matmulNaiveWGSL,
+  matmulVec4Grid,
+  matmulVec4WGSL,
+  type Vec4Layout,
+} from "../../kernels/matmul.ts";
 import { gemmGrid } from "../../kernels/gemm.ts";
 import { matmulTiledGrid, matmulTiledWGSL } from "../../kernels/matmul_tiled.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
@@ -76,14 +82,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       N,
       K,
     );
-    const fits = (v: Variant) =>
-      !v.vec4Rows || (layout !== null && (layout.a === "k" || v.vec4Rows % 4 === 0));
+    const fits = (v: Variant) => !v.vec4 || (layout !== null && (layout.a === "k" || v.vec4.tm % 4 === 0));
     const nb = numel(batch);
     runVariant("matmul", { M, N, K }, fits, (v) => {
       const name = `matmul_${v.name}`;
-      if (v.vec4Rows) {
-        const workgroups: [number, number, number] = [Math.ceil(M / (v.vec4Rows * 8)), Math.ceil(N / 32), nb];
-        return { name, code: matmulVec4WGSL(layout!, v.vec4Rows), ...io, workgroups };
+      if (v.vec4) {
+        return {
+          name,
+          code: matmulVec4WGSL(layout!, v.vec4),
+          ...io,
+          workgroups: matmulVec4Grid(nb, M, N, v.vec4),
+        };
       }
       if (v.tiled) {
         const order = { a: sak === 1 ? "k" : "m", b: sbn === 1 ? "n" : "k" } as const;

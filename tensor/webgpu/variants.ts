@@ -9,6 +9,8 @@
 //   4. with tuning off (CAPTIONER_TUNE=0), the default for the adapter class.
 
 import type { GemmConfig } from "../../kernels/gemm.ts";
+import type { Vec4Block } from "../../kernels/matmul.ts";
+import type { RowsConfig } from "../../kernels/conv2d_rows.ts";
 import type { TiledConfig } from "../../kernels/matmul_tiled.ts";
 import { gpu } from "../storage.ts";
 import type { Dispatch } from "./runtime.ts";
@@ -19,8 +21,10 @@ export interface Variant {
   /** a correctness reference: never chosen by the tuner */
   reference?: boolean;
   gemm?: GemmConfig;
-  /** rows per thread of the vec4 matmul */
-  vec4Rows?: number;
+  /** the vec4 matmul's block per thread */
+  vec4?: Vec4Block;
+  /** conv2d's row-tiled kernel (forward, and the input gradient of stride-1 convs) */
+  rows?: RowsConfig;
   /** the workgroup-tiled matmul */
   tiled?: TiledConfig;
   /** only tuned on real GPUs: measured slower on CPU adapters, and kept out of their tuning keys */
@@ -30,13 +34,17 @@ export interface Variant {
 export const VARIANTS: Record<string, Variant[]> = {
   matmul: [
     { name: "naive", reference: true },
-    { name: "vec4x4", vec4Rows: 4 },
-    { name: "vec4x8", vec4Rows: 8 },
+    { name: "vec4_4x4", vec4: { tm: 4, tnv: 1 } },
+    { name: "vec4_8x4", vec4: { tm: 8, tnv: 1 } },
+    { name: "vec4_8x8", vec4: { tm: 8, tnv: 2 } },
+    { name: "vec4_16x8", vec4: { tm: 16, tnv: 2 } },
+    { name: "vec4_16x16", vec4: { tm: 16, tnv: 4 } },
+    { name: "vec4_16x32", vec4: { tm: 16, tnv: 8 } },
     { name: "blocked4x4", gemm: { tm: 4, tn: 4, wx: 8, wy: 8 } },
     { name: "blocked1x4", gemm: { tm: 1, tn: 4, wx: 64, wy: 1 } },
     { name: "blocked4x8", gemm: { tm: 4, tn: 8, wx: 8, wy: 8 } },
     { name: "blocked8x8", gemm: { tm: 8, tn: 8, wx: 8, wy: 8 } },
-    { name: "vec4x16", vec4Rows: 16, gpuOnly: true },
+    { name: "vec4_16x4", vec4: { tm: 16, tnv: 1 }, gpuOnly: true },
     { name: "tiled4x4", tiled: { tm: 4, tn: 4, bk: 16 }, gpuOnly: true },
     { name: "tiled8x8", tiled: { tm: 8, tn: 8, bk: 8 }, gpuOnly: true },
     { name: "tiled8x4", tiled: { tm: 8, tn: 4, bk: 8 }, gpuOnly: true },
@@ -47,6 +55,9 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "gemm4x8", gemm: { tm: 4, tn: 8, wx: 8, wy: 8 } },
     { name: "gemm8x4", gemm: { tm: 8, tn: 4, wx: 8, wy: 8 } },
     { name: "gemm8x8", gemm: { tm: 8, tn: 8, wx: 8, wy: 8 } },
+    { name: "rows16x8", rows: { tm: 16, tn: 8 } },
+    { name: "rows16x14", rows: { tm: 16, tn: 14 } },
+    { name: "rows8x28", rows: { tm: 8, tn: 28 } },
   ],
   // the weight gradient's GEMM has a long k loop (N * OH * OW) and a small output: split-K pays
   conv2d_weight: [
@@ -121,9 +132,9 @@ function defaultFor(op: string, { M, N }: Dims, fitting: Variant[]): string {
   if (op === "matmul") {
     if (M <= 2) return "blocked1x4";
     if (names.includes("tiled8x8")) return M * N >= 2 ** 16 ? "tiled8x8" : "tiled4x4";
-    return names.includes("vec4x8") ? "vec4x8" : "blocked4x8";
+    return names.includes("vec4_16x8") ? "vec4_16x8" : "blocked4x8";
   }
-  if (op === "conv2d") return "gemm8x4";
+  if (op === "conv2d") return names.includes("rows16x8") ? "rows16x8" : "gemm8x4";
   if (op === "conv2d_weight") return "gemm4x4s8";
   return names[0];
 }

@@ -1,0 +1,91 @@
+// conv2d forward, register-tiled along output rows: what a CPU adapter wants from a 3x3 conv.
+//
+//   y[n, g*Cog + co, oh, ow] = sum_{ci, kh, kw} x[n, g*Cig + ci, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]
+//                                               * wt[g, ci, kh, kw, co]
+//
+// Layouts: x and y NCHW; the weights transposed to wt [G, Cig, KH, KW, Cog] (the caller permutes
+// them), so 4 output channels load as one vec4. Requires Cog % 4 == 0.
+// Tiling: each thread owns TM output channels (TM / 4 vec4 accumulators) x TN consecutive outputs
+// of one row (n, oh, ow0 .. ow0 + TN - 1). Per (ci, kh) it loads the input row segment those TN
+// outputs read, (TN - 1) * sw + (KW - 1) * dw + 1 floats, once, and uses each of them for up to KW
+// taps and TM channels: for a 3x3 stride-1 conv with TM = 16, TN = 14 that is 16 scalar and 12
+// vec4 loads for 672 multiply-adds, where the implicit GEMM (kernels/conv2d.ts) does one load per
+// 4 to 8. On llvmpipe loads are what cost (see kernels/matmul.ts, matmulVec4WGSL).
+// Threads: x over (n, oh, row chunk), 8 consecutive chunks per SIMD group so their weight loads
+// coincide; y over blocks of TM channels; z over groups. Padding is read as zeros (clamped loads,
+// then select); chunks and channels past the edge are skipped on store.
+// The input gradient of a stride-1 conv is this kernel too, run on dy with the taps flipped
+// (`flip`: tap (kh, kw) reads weight tap (KH-1-kh, KW-1-kw)) and the weights' channel roles
+// swapped by the caller (tensor/ops/conv.ts).
+
+import type { ConvDims } from "./conv2d.ts";
+
+export interface RowsConfig {
+  tm: number;
+  tn: number;
+}
+
+const range = (n: number) => [...Array(n).keys()];
+
+export function conv2dRowsWGSL({ tm, tn }: RowsConfig, g: ConvDims, flip = false): string {
+  const [sh, sw] = g.s, [ph, pw] = g.p, [dh, dw] = g.d;
+  const Cig = g.Cin / g.G, Cog = g.Cout / g.G, chunks = Math.ceil(g.OW / tn);
+  const L = (tn - 1) * sw + (g.KW - 1) * dw + 1; // input floats one row chunk reads per (ci, kh)
+  const Q = range(tm / 4), T = range(tn);
+  const fmas = range(g.KW).flatMap((kw) => [
+    ...Q.map((q) => `      let w${kw}_${q} = wt[wb + ${(flip ? g.KW - 1 - kw : kw) * (Cog / 4)}u + cq${q}];`),
+    ...Q.flatMap((q) =>
+      T.map((t) => `      c${q}_${t} = fma(w${kw}_${q}, vec4<f32>(s${t * sw + kw * dw}), c${q}_${t});`)
+    ),
+  ]);
+  return /* wgsl */ `
+const Nb = ${g.N}u; const Cin = ${g.Cin}u; const H = ${g.H}u; const W = ${g.W}u; const Cout = ${g.Cout}u;
+const OH = ${g.OH}u; const OW = ${g.OW}u; const KH = ${g.KH}u; const Cig = ${Cig}u; const Cog = ${Cog}u;
+const CHUNKS = ${chunks}u;
+@group(0) @binding(0) var<storage, read> params: array<u32>; // [G]: the rest is compiled in
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(32)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let chunk = gid.x;
+  if (chunk >= Nb * OH * CHUNKS || wid.z >= params[0]) { return; }
+  let ow0 = (chunk % CHUNKS) * ${tn}u; let oh = (chunk / CHUNKS) % OH; let nb = chunk / (CHUNKS * OH);
+  let g = wid.z; let co0 = wid.y * ${tm}u;
+  let ih0 = i32(oh) * ${sh} - ${ph}; let iw0 = i32(ow0) * ${sw} - ${pw};
+${
+    range(L).map((t) =>
+      `  let x${t} = u32(clamp(iw0 + ${t}, 0, i32(W) - 1)); let in${t} = u32(iw0 + ${t}) < W;`
+    ).join("\n")
+  }
+${Q.map((q) => `  let cq${q} = min(co0 / 4u + ${q}u, Cog / 4u - 1u);`).join("\n")}
+${Q.flatMap((q) => T.map((t) => `  var c${q}_${t} = vec4<f32>(0.0);`)).join("\n")}
+  for (var ci = 0u; ci < Cig; ci++) {
+    let plane = (nb * Cin + g * Cig + ci) * H;
+    for (var kh = 0u; kh < KH; kh++) {
+      let ih = ih0 + i32(kh) * ${dh};
+      let row = (plane + u32(clamp(ih, 0, i32(H) - 1))) * W; let rowIn = u32(ih) < H;
+${range(L).map((t) => `      let s${t} = select(0.0, x[row + x${t}], rowIn && in${t});`).join("\n")}
+      let wb = ((g * Cig + ci) * KH + ${flip ? "KH - 1u - kh" : "kh"}) * ${g.KW}u * (Cog / 4u);
+${fmas.join("\n")}
+    }
+  }
+${
+    Q.flatMap((q) =>
+      T.map((t) =>
+        `  if (co0 + ${4 * q}u < Cog && ow0 + ${t}u < OW) {
+    let o${q}_${t} = ((nb * Cout + g * Cog + co0 + ${4 * q}u) * OH + oh) * OW + ow0 + ${t}u;
+${range(4).map((e) => `    y[o${q}_${t} + ${e}u * OH * OW] = c${q}_${t}[${e}];`).join("\n")}
+  }`
+      )
+    ).join("\n")
+  }
+}`;
+}
+
+/** Workgroups: x over row chunks (32 per workgroup), y over blocks of TM channels, z over groups. */
+export const conv2dRowsGrid = ({ tm, tn }: RowsConfig, g: ConvDims): [number, number, number] => [
+  Math.ceil((g.N * g.OH * Math.ceil(g.OW / tn)) / 32),
+  Math.ceil(g.Cout / g.G / tm),
+  g.G,
+];
