@@ -83,6 +83,33 @@ async function openData(cfg: TrainConfig): Promise<Splits> {
   return { train, source: train ?? webDatasetSource(cfg.data), val, test: val, close: async () => {} };
 }
 
+/**
+ * A new run never overwrites an earlier one: when out/name holds a run already, the next free
+ * name-2, name-3, ... is used instead (and said so); `--resume` continues the earlier one.
+ */
+async function freshRunName(out: string, name: string): Promise<string> {
+  const holdsRun = async (dir: string) => {
+    for (const f of ["latest.json", "model.safetensors", "log.jsonl"]) {
+      try {
+        await Deno.stat(`${dir}/${f}`);
+        return true;
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+    return false;
+  };
+  if (!(await holdsRun(`${out}/${name}`))) return name;
+  for (let i = 2;; i++) {
+    if (!(await holdsRun(`${out}/${name}-${i}`))) {
+      console.log(
+        `${out}/${name} holds an earlier run (--resume continues it): this one goes to ${out}/${name}-${i}`,
+      );
+      return `${name}-${i}`;
+    }
+  }
+}
+
 export async function main(args: string[] = Deno.args): Promise<number> {
   const parsed = await parseTrainArgs(args);
   if (parsed === "help") {
@@ -90,6 +117,7 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     return 0;
   }
   let cfg = parsed;
+  if (!cfg.resume) cfg = { ...cfg, name: await freshRunName(cfg.out, cfg.name) };
   const runDir = `${cfg.out}/${cfg.name}`;
   await Deno.mkdir(runDir, { recursive: true });
   const resumed = cfg.resume ? await loadLatest(runDir) : null;

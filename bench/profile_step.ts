@@ -13,7 +13,10 @@ import { captionerConfig } from "../train.ts";
 
 const at = Deno.args.indexOf("--steps");
 const steps = at >= 0 ? Number(Deno.args[at + 1]) : 3;
-const parsed = await parseTrainArgs(Deno.args.filter((_, i) => i !== at && i !== at + 1), PRESETS.tiny);
+const parsed = await parseTrainArgs(
+  Deno.args.filter((_, i) => at < 0 || (i !== at && i !== at + 1)),
+  PRESETS.tiny,
+);
 if (parsed === "help") Deno.exit(0);
 const cfg = parsed;
 const captions = Array.from({ length: 2000 }, (_, i) => makeScene(cfg.seed, "train", i).captions).flat();

@@ -23,11 +23,11 @@ export interface ResNetOptions {
   /** planes of layer1..layer4 (torchvision: 64, 128, 256, 512); the stem has widths[0] channels */
   widths?: [number, number, number, number];
   /**
-   * Input pixels per output position: 32 (torchvision) or 16, where layer4 keeps layer3's
-   * resolution (no stride; same parameters), so small images still give a grid of image tokens
-   * (4 x 4 rather than 2 x 2 at 64 px).
+   * Input pixels per output position: 32 (torchvision), 16, where layer4 keeps layer3's
+   * resolution (no stride; same parameters), or 8, where layer3 keeps layer2's too, so small
+   * images still give a grid of image tokens (4 x 4 at 16, 8 x 8 at 8, rather than 2 x 2 at 64 px).
    */
-  outputStride?: 16 | 32;
+  outputStride?: 8 | 16 | 32;
   device?: TensorOptions["device"];
   dtype?: TensorOptions["dtype"];
 }
@@ -138,11 +138,10 @@ export class ResNet extends nn.Module {
     };
     this.layer1 = stage(widths[0], layers[0], 1);
     this.layer2 = stage(widths[1], layers[1], 2);
-    this.layer3 = stage(widths[2], layers[2], 2);
-    if (![undefined, 16, 32].includes(opts.outputStride)) {
-      throw new Error(`resnet: outputStride must be 16 or 32, got ${opts.outputStride}`);
-    }
-    this.layer4 = stage(widths[3], layers[3], opts.outputStride === 16 ? 1 : 2);
+    const os = opts.outputStride ?? 32;
+    if (![8, 16, 32].includes(os)) throw new Error(`resnet: outputStride must be 8, 16 or 32, got ${os}`);
+    this.layer3 = stage(widths[2], layers[2], os > 8 ? 2 : 1);
+    this.layer4 = stage(widths[3], layers[3], os > 16 ? 2 : 1);
     this.featureDim = cin;
     this.fc = numClasses > 0 ? new nn.Linear(cin, numClasses, o) : null;
   }

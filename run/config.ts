@@ -40,8 +40,8 @@ export interface TrainConfig {
   encoder: {
     depth: 18 | 34 | 50 | 101 | 152;
     widths: [number, number, number, number] | null;
-    /** 16: layer4 keeps layer3's resolution, for more image tokens from small images */
-    outputStride: 16 | 32;
+    /** 16: layer4 keeps layer3's resolution, 8: layer3 keeps layer2's too; more image tokens from small images */
+    outputStride: 8 | 16 | 32;
     pretrained: string;
     trainable: string[];
   };
@@ -96,8 +96,8 @@ const TINY: TrainConfig = {
   maxLength: 24,
   encoder: {
     depth: 18,
-    widths: [16, 32, 64, 96],
-    outputStride: 16,
+    widths: [32, 48, 96, 128],
+    outputStride: 8,
     pretrained: "",
     trainable: ["stem", "layer1", "layer2", "layer3", "layer4"],
   },

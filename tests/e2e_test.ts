@@ -85,6 +85,16 @@ Deno.test({ name: "train --resume continues at the right step and data position"
   );
 });
 
+Deno.test(
+  { name: "train: a fresh run never overwrites an earlier one of the same name", ...opts },
+  async () => {
+    const before = await Deno.readFile(`${dir}/a/model.safetensors`);
+    assert.equal(await train([...MINI, "--steps", "1", "--testImages", "0", "--out", dir, "--name", "a"]), 0);
+    assert.deepEqual(await Deno.readFile(`${dir}/a/model.safetensors`), before, "run a's model changed");
+    assert.equal((await trainerState("a-2")).step, 1, "the new run went to a-2");
+  },
+);
+
 Deno.test({ name: "a saved model reloads to bit-identical logits", ...opts }, async () => {
   const src = `${dir}/a/model.safetensors`, copy = `${dir}/copy.safetensors`;
   const a = await loadCaptioner(src);

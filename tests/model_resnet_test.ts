@@ -83,6 +83,23 @@ Deno.test("resnet: features are 49 tokens at 224 input", () => {
   net.dispose();
 });
 
+Deno.test("resnet: output stride 32, 16 and 8 give 2 x 2, 4 x 4 and 8 x 8 tokens at 64 px, same parameters", () => {
+  const counts = new Set<number>();
+  for (const [os, tokens] of [[32, 4], [16, 16], [8, 64]] as const) {
+    const net = resnet(18, { widths: [4, 4, 8, 8], numClasses: 0, outputStride: os, device: "cpu" }).eval();
+    const f = tidy(() => noGrad(() => net.features(tensor(new Float32Array(3 * 64 * 64), [1, 3, 64, 64]))));
+    assert.deepEqual(f.shape, [1, tokens, 8], `output stride ${os}`);
+    counts.add(net.parameters().reduce((n, p) => n + p.size, 0));
+    f.dispose();
+    net.dispose();
+  }
+  assert.equal(counts.size, 1, "the output stride changes no parameter");
+  assert.throws(
+    () => resnet(18, { outputStride: 4 as 8, numClasses: 0 }),
+    /outputStride must be 8, 16 or 32/,
+  );
+});
+
 Deno.test("resnet: fine-tuning policy freezes stem, layer1, layer2 and keeps batchnorm in inference", () => {
   const net = resnet(18, { widths: [4, 4, 4, 4], numClasses: 0, device: "cpu" }).finetune();
   net.train();

@@ -36,7 +36,37 @@ const ROWS_CASES: Case[] = [
   },
   { inputs: [x([2, 8, 5, 30]), x([20, 8, 3, 3])], fn: (t, w) => F.conv2d(t, w, null, { padding: 1 }) },
 ];
-const EXTRA: Record<string, Case[]> = { matmul: TILE_CASES, conv2d: ROWS_CASES };
+// Attention with several row blocks per head and ragged ends: causal self-attention, causal with
+// fewer keys than queries (the first queries see nothing), and padded cross-attention.
+const ATTENTION_CASES: Case[] = [
+  {
+    inputs: [x([2, 2, 11, 12]), x([2, 2, 11, 12]), x([2, 2, 11, 12])],
+    fn: (q, k, v) => F.attention(q, k, v, { causal: true }),
+    contiguousOnly: true,
+  },
+  {
+    inputs: [x([1, 3, 7, 8]), x([1, 3, 5, 8]), x([1, 3, 5, 8])],
+    fn: (q, k, v) => F.attention(q, k, v, { causal: true }),
+    contiguousOnly: true,
+  },
+  {
+    inputs: [x([2, 2, 9, 8]), x([2, 2, 6, 8]), x([2, 2, 6, 8]), {
+      shape: [2, 6],
+      noGrad: true,
+      low: 0,
+      high: 1,
+    }],
+    fn: (q, k, v, u) => F.attention(q, k, v, { keyPadding: F.binary("gt", u, 0.6) }),
+    contiguousOnly: true,
+  },
+];
+const EXTRA: Record<string, Case[]> = {
+  matmul: TILE_CASES,
+  conv2d: ROWS_CASES,
+  attention: ATTENTION_CASES,
+  attention_dq: ATTENTION_CASES,
+  attention_dkv: ATTENTION_CASES,
+};
 
 for (const [op, variants] of Object.entries(VARIANTS)) {
   for (const v of variants) {

@@ -9,8 +9,14 @@ import {
   attentionRowDotWGSL,
   attentionWGSL,
 } from "../../kernels/attention.ts";
+import {
+  attentionBlockGradKVWGSL,
+  attentionBlockGradQWGSL,
+  attentionBlockWGSL,
+} from "../../kernels/attention_block.ts";
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
+import { runVariant, type Variant } from "../webgpu/variants.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { packed } from "./movement.ts";
 import { register } from "./registry.ts";
@@ -69,14 +75,25 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   const stats = empty([g.BH * Tq, 2], { device: q.device, dtype: q.dtype });
   if (q.device === "cpu") attentionCPU(g, qc, kc, vc, pc, out, stats);
   else {
-    gpu().run({
-      name: "attention",
-      code: attentionWGSL(D),
+    const io = {
       params: params(g, kc, pc),
       reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
       writes: [out.storage.binding, stats.storage.binding],
-      threads: g.BH * Tq,
-    });
+    };
+    runVariant(
+      "attention",
+      dims(g),
+      fitsBlocks(g, kc, vc),
+      (v) =>
+        v.attnRows
+          ? {
+            name: `attention_${v.name}`,
+            code: attentionBlockWGSL(D, v.attnRows),
+            ...io,
+            threads: g.BH * Math.ceil(Tq / v.attnRows),
+          }
+          : { name: "attention", code: attentionWGSL(D), ...io, threads: g.BH * Tq },
+    );
   }
   return fromOp("attention", out, [q, k, v], (dO) => {
     const dOc = packed(dO);
@@ -94,28 +111,42 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
         threads: g.BH * Tq,
       });
       const reads = [qc, kc, vc, pc ?? qc, stats, dOc].map((t) => t.storage.binding);
-      const p = params(g, kc, pc);
-      run.run({
-        name: "attention_dq",
-        code: attentionGradQWGSL(D),
-        params: p,
-        reads,
-        writes: [dQ.storage.binding],
-        threads: g.BH * Tq,
+      const p = params(g, kc, pc), fits = fitsBlocks(g, kc, vc);
+      runVariant("attention_dq", dims(g), fits, (v) => {
+        const io = { params: p, reads, writes: [dQ.storage.binding] };
+        return v.attnRows
+          ? {
+            name: `attention_dq_${v.name}`,
+            code: attentionBlockGradQWGSL(D, v.attnRows),
+            ...io,
+            threads: g.BH * Math.ceil(Tq / v.attnRows),
+          }
+          : { name: "attention_dq", code: attentionGradQWGSL(D), ...io, threads: g.BH * Tq };
       });
-      run.run({
-        name: "attention_dkv",
-        code: attentionGradKVWGSL(D),
-        params: p,
-        reads,
-        writes: [dKV.storage.binding],
-        threads: g.BH * Tk,
+      runVariant("attention_dkv", dims(g), fits, (v) => {
+        const io = { params: p, reads, writes: [dKV.storage.binding] };
+        return v.attnRows
+          ? {
+            name: `attention_dkv_${v.name}`,
+            code: attentionBlockGradKVWGSL(D, v.attnRows),
+            ...io,
+            threads: g.BH * Math.ceil(Tk / v.attnRows),
+          }
+          : { name: "attention_dkv", code: attentionGradKVWGSL(D), ...io, threads: g.BH * Tk };
       });
     }
     const n = g.BH * Tk * D;
     return [dQ, dKV.view(k.shape, undefined, 0), dKV.view(k.shape, undefined, n)];
   });
 }
+
+/** The tuner's shape class: rows x keys x head size. */
+const dims = (g: Geometry) => ({ M: g.BH * g.Tq, N: g.Tk, K: g.D });
+
+/** The blocked kernels load rows as vec4s: the head size and K/V's strides and offset must allow it. */
+const fitsBlocks = (g: Geometry, k: Tensor, v: Tensor) => (variant: Variant) =>
+  !variant.attnRows ||
+  [g.D, k.offset, k.strides[1], k.strides[2], v.offset, v.strides[1], v.strides[2]].every((x) => x % 4 === 0);
 
 function params(g: Geometry, k: Tensor, pad: Tensor | null): number[] {
   return [

@@ -25,6 +25,8 @@ export interface Variant {
   vec4?: Vec4Block;
   /** conv2d's row-tiled kernel (forward, and the input gradient of stride-1 convs) */
   rows?: RowsConfig;
+  /** rows per thread of the register-blocked attention kernels (kernels/attention_block.ts) */
+  attnRows?: number;
   /** the workgroup-tiled matmul */
   tiled?: TiledConfig;
   /** only tuned on real GPUs: measured slower on CPU adapters, and kept out of their tuning keys */
@@ -59,6 +61,10 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "rows16x14", rows: { tm: 16, tn: 14 } },
     { name: "rows8x28", rows: { tm: 8, tn: 28 } },
   ],
+  // the fused attention passes: one row per thread (any layout), or R rows with vec4 loads
+  attention: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, { name: "block8", attnRows: 8 }],
+  attention_dq: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, { name: "block8", attnRows: 8 }],
+  attention_dkv: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, { name: "block8", attnRows: 8 }],
   // the weight gradient's GEMM has a long k loop (N * OH * OW) and a small output: split-K pays
   conv2d_weight: [
     { name: "direct", reference: true },

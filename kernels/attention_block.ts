@@ -1,0 +1,210 @@
+// Fused attention, register-blocked over rows, with vec4 loads: the same three products as
+// kernels/attention.ts (same parameters, masks, statistics and outputs), for CPU adapters.
+//
+// There, a thread owns one query (or key) row and loads every key (or query) row it meets one
+// float at a time: one load per multiply-add. Here a thread owns R rows and loads the rows it
+// meets as D/4 vec4s, once for all R: per key, the forward does 2 * D / 4 vec4 loads for
+// 2 * R * D multiply-adds. On llvmpipe a load costs ~50 vector fmas (kernels/matmul.ts), so the
+// R rows' registers (q, o, and their running softmax statistics) are what buys the speed.
+//
+//   forward  thread = (bh, R query rows):  online softmax over the keys, o = P V, lse per row
+//   dQ       thread = (bh, R query rows):  dQ_i = scale * sum_j P_ij (dO_i . V_j - D_i) K_j
+//   dK, dV   thread = (bh, R key rows):    dV_j = sum_i P_ij dO_i,  dK_j = scale * sum_i dS_ij Q_i
+//
+// Requires D % 4 == 0 and K/V strides and offset multiples of 4 (checked by the caller).
+// Rows past the end are clamped on load and skipped on store; under the causal mask a query block
+// stops at its last row's last visible key, and a key block starts at its first row's first query.
+// params: as kernels/attention.ts.
+
+import { MAIN, PARAMS } from "./common.ts";
+
+const range = (n: number) => [...Array(n).keys()];
+
+const COMMON = (D: number) => /* wgsl */ `
+${PARAMS}
+const D4: u32 = ${D / 4}u;
+fn kRow4(bh: u32, j: u32) -> u32 { return (params[9] + bh * params[6] + j * params[7]) / 4u; }
+fn keyShown(bh: u32, j: u32) -> bool {
+  return params[8] == 0u || pad[(bh / params[3]) * params[2] + j] == 0.0;
+}
+fn causalShown(i: u32, j: u32) -> bool { return params[5] == 0u || j + params[1] <= i + params[2]; }`;
+
+/** sum over c of dot(x{r}_c, y_c): one row's dot product with a loaded row, as vec4 dots. */
+const dotRow = (x: string, y: string, D: number) =>
+  range(D / 4).map((c) => `dot(${x}_${c}, ${y}${c})`).join(" + ");
+
+/** `let name{r}_{c} = array[(row r) * D4 + c] * scale` for every r and c. */
+const loadRows = (
+  name: string,
+  array: string,
+  rowOf: (r: number) => string,
+  R: number,
+  D: number,
+  mul = "",
+) =>
+  range(R).flatMap((r) =>
+    range(D / 4).map((c) => `  let ${name}${r}_${c} = ${array}[${rowOf(r)} * D4 + ${c}u]${mul};`)
+  );
+
+const QUERY_BLOCK = (R: number) => /* wgsl */ `
+  let Tq = params[1]; let Tk = params[2];
+  let blocks = (Tq + ${R - 1}u) / ${R}u;
+  if (i >= params[0] * blocks) { return; }
+  let bh = i / blocks; let row0 = (i % blocks) * ${R}u;
+  let scale = bitcast<f32>(params[4]);
+${range(R).map((r) => `  let qr${r} = bh * Tq + min(row0 + ${r}u, Tq - 1u);`).join("\n")}
+  // under the causal mask no row of the block sees a key past its last row's
+  let jEnd = select(Tk, u32(clamp(i32(min(row0 + ${R}u, Tq) + Tk) - i32(Tq), 0, i32(Tk))), params[5] != 0u);`;
+
+export const attentionBlockWGSL = (D: number, R: number) => /* wgsl */ `
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> pad: array<f32>;
+@group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> stats: array<f32>;
+${COMMON(D)}
+${MAIN}
+${QUERY_BLOCK(R)}
+${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
+${range(R).flatMap((r) => range(D / 4).map((c) => `  var o${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
+${range(R).map((r) => `  var m${r} = bitcast<f32>(0xff800000u); var l${r} = 0.0;`).join("\n")}
+  for (var j = 0u; j < jEnd; j++) {
+    let kr = kRow4(bh, j); let shown = keyShown(bh, j);
+${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u];`).join("\n")}
+${
+  range(R).map((r) =>
+    `    let s${r} = ${dotRow(`q${r}`, "k", D)};
+    let vis${r} = shown && causalShown(row0 + ${r}u, j);
+    let m${r}New = select(m${r}, max(m${r}, s${r}), vis${r});
+    let corr${r} = select(1.0, exp(m${r} - m${r}New), vis${r});
+    let p${r} = select(0.0, exp(s${r} - m${r}New), vis${r});
+    l${r} = l${r} * corr${r} + p${r}; m${r} = m${r}New;`
+  ).join("\n")
+}
+${range(D / 4).map((c) => `    let v${c} = v[kr + ${c}u];`).join("\n")}
+${
+  range(R).flatMap((r) =>
+    range(D / 4).map((c) => `    o${r}_${c} = fma(vec4<f32>(p${r}), v${c}, o${r}_${c} * corr${r});`)
+  )
+    .join("\n")
+}
+  }
+${
+  range(R).map((r) =>
+    `  if (row0 + ${r}u < Tq) {
+    let inv = select(0.0, 1.0 / l${r}, l${r} > 0.0);
+${range(D / 4).map((c) => `    o[qr${r} * D4 + ${c}u] = o${r}_${c} * inv;`).join("\n")}
+    stats[2u * qr${r}] = m${r} + log(l${r});
+  }`
+  ).join("\n")
+}
+}`;
+
+const BACKWARD_IO = /* wgsl */ `
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> pad: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+@group(0) @binding(6) var<storage, read> dO: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;`;
+
+/** dQ for R query rows per thread. */
+export const attentionBlockGradQWGSL = (D: number, R: number) => /* wgsl */ `
+${BACKWARD_IO}
+${COMMON(D)}
+${MAIN}
+${QUERY_BLOCK(R)}
+${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
+${loadRows("g", "dO", (r) => `qr${r}`, R, D).join("\n")}
+${range(R).map((r) => `  let lse${r} = stats[2u * qr${r}]; let di${r} = stats[2u * qr${r} + 1u];`).join("\n")}
+${range(R).flatMap((r) => range(D / 4).map((c) => `  var dq${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
+  for (var j = 0u; j < jEnd; j++) {
+    let kr = kRow4(bh, j); let shown = keyShown(bh, j);
+${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u]; let v${c} = v[kr + ${c}u];`).join("\n")}
+${
+  range(R).map((r) =>
+    `    let ds${r} = select(0.0, exp(${dotRow(`q${r}`, "k", D)} - lse${r}) * (${
+      dotRow(`g${r}`, "v", D)
+    } - di${r}),
+                      shown && causalShown(row0 + ${r}u, j));`
+  ).join("\n")
+}
+${
+  range(R).flatMap((r) =>
+    range(D / 4).map((c) => `    dq${r}_${c} = fma(vec4<f32>(ds${r}), k${c}, dq${r}_${c});`)
+  ).join("\n")
+}
+  }
+${
+  range(R).map((r) =>
+    `  if (row0 + ${r}u < Tq) {
+${range(D / 4).map((c) => `    out[qr${r} * D4 + ${c}u] = dq${r}_${c} * scale;`).join("\n")}
+  }`
+  ).join("\n")
+}
+}`;
+
+/** dK and dV for R key rows per thread, into one [2, BH, Tk, D] buffer (dK first). */
+export const attentionBlockGradKVWGSL = (D: number, R: number) => /* wgsl */ `
+${BACKWARD_IO}
+${COMMON(D)}
+${MAIN}
+  let Tq = params[1]; let Tk = params[2];
+  let blocks = (Tk + ${R - 1}u) / ${R}u;
+  if (i >= params[0] * blocks) { return; }
+  let bh = i / blocks; let jb = (i % blocks) * ${R}u;
+  let scale = bitcast<f32>(params[4]);
+${range(R).map((r) => `  let kr${r} = kRow4(bh, min(jb + ${r}u, Tk - 1u));`).join("\n")}
+${
+  range(R).flatMap((r) =>
+    range(D / 4).map((c) =>
+      `  let k${r}_${c} = k[kr${r} + ${c}u] * scale; let v${r}_${c} = v[kr${r} + ${c}u];`
+    )
+  ).join("\n")
+}
+${range(R).map((r) => `  let shown${r} = jb + ${r}u < Tk && keyShown(bh, min(jb + ${r}u, Tk - 1u));`).join("\n")}
+${
+  range(R).flatMap((r) =>
+    range(D / 4).map((c) => `  var dk${r}_${c} = vec4<f32>(0.0); var dv${r}_${c} = vec4<f32>(0.0);`)
+  )
+    .join("\n")
+}
+  // under the causal mask no query before the block's first key's first viewer sees any of its keys
+  let iStart = select(0u, u32(max(i32(jb + Tq) - i32(Tk), 0)), params[5] != 0u);
+  for (var r = iStart; r < Tq; r++) {
+    let qi = bh * Tq + r;
+    let lse = stats[2u * qi]; let di = stats[2u * qi + 1u];
+${range(D / 4).map((c) => `    let q${c} = q[qi * D4 + ${c}u]; let g${c} = dO[qi * D4 + ${c}u];`).join("\n")}
+${
+  range(R).map((r) =>
+    `    let p${r} = select(0.0, exp(${
+      dotRow(`k${r}`, "q", D)
+    } - lse), shown${r} && causalShown(r, jb + ${r}u));
+    let ds${r} = p${r} * (${dotRow(`v${r}`, "g", D)} - di);`
+  ).join("\n")
+}
+${
+  range(R).flatMap((r) =>
+    range(D / 4).map((c) =>
+      `    dv${r}_${c} = fma(vec4<f32>(p${r}), g${c}, dv${r}_${c}); dk${r}_${c} = fma(vec4<f32>(ds${r}), q${c}, dk${r}_${c});`
+    )
+  ).join("\n")
+}
+  }
+  let rows = params[0] * Tk;
+${
+  range(R).map((r) =>
+    `  if (jb + ${r}u < Tk) {
+    let at = bh * Tk + jb + ${r}u;
+${
+      range(D / 4).map((c) =>
+        `    out[at * D4 + ${c}u] = dk${r}_${c} * scale; out[(rows + at) * D4 + ${c}u] = dv${r}_${c};`
+      )
+        .join("\n")
+    }
+  }`
+  ).join("\n")
+}
+}`;
