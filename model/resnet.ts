@@ -126,12 +126,14 @@ export class ResNet extends nn.Module {
     this.conv1 = new nn.Conv2d(3, widths[0], 7, { stride: 2, padding: 3, bias: false, ...o });
     this.bn1 = new nn.BatchNorm2d(widths[0], o);
     let cin = widths[0];
-    const stage = (planes: number, blocks: number, stride: number) => {
-      const cout = planes * B.expansion;
+    // `keep`: the stage keeps its input's resolution (output stride 16 or 8) but has the modules,
+    // and so the state dict, that its stride would give it
+    const stage = (planes: number, blocks: number, stride: number, keep = false) => {
+      const cout = planes * B.expansion, s = keep ? 1 : stride;
       const down = stride !== 1 || cin !== cout
-        ? new nn.Sequential(conv(cin, cout, 1, stride, o), new nn.BatchNorm2d(cout, o))
+        ? new nn.Sequential(conv(cin, cout, 1, s, o), new nn.BatchNorm2d(cout, o))
         : null;
-      const list = [new B(cin, planes, stride, down, o)];
+      const list = [new B(cin, planes, s, down, o)];
       for (let i = 1; i < blocks; i++) list.push(new B(cout, planes, 1, null, o));
       cin = cout;
       return new nn.Sequential(...list);
@@ -140,8 +142,8 @@ export class ResNet extends nn.Module {
     this.layer2 = stage(widths[1], layers[1], 2);
     const os = opts.outputStride ?? 32;
     if (![8, 16, 32].includes(os)) throw new Error(`resnet: outputStride must be 8, 16 or 32, got ${os}`);
-    this.layer3 = stage(widths[2], layers[2], os > 8 ? 2 : 1);
-    this.layer4 = stage(widths[3], layers[3], os > 16 ? 2 : 1);
+    this.layer3 = stage(widths[2], layers[2], 2, os === 8);
+    this.layer4 = stage(widths[3], layers[3], 2, os <= 16);
     this.featureDim = cin;
     this.fc = numClasses > 0 ? new nn.Linear(cin, numClasses, o) : null;
   }

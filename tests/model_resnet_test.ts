@@ -87,7 +87,8 @@ Deno.test("resnet: output stride 32, 16 and 8 give 2 x 2, 4 x 4 and 8 x 8 tokens
   const counts = new Set<number>();
   for (const [os, tokens] of [[32, 4], [16, 16], [8, 64]] as const) {
     const net = resnet(18, { widths: [4, 4, 8, 8], numClasses: 0, outputStride: os, device: "cpu" }).eval();
-    const f = tidy(() => noGrad(() => net.features(tensor(new Float32Array(3 * 64 * 64), [1, 3, 64, 64]))));
+    const x = tensor(new Float32Array(3 * 64 * 64), [1, 3, 64, 64], { device: "cpu" });
+    const f = tidy(() => noGrad(() => net.features(x)));
     assert.deepEqual(f.shape, [1, tokens, 8], `output stride ${os}`);
     counts.add(net.parameters().reduce((n, p) => n + p.size, 0));
     f.dispose();

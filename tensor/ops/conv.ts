@@ -43,6 +43,7 @@ function geometry(x: Tensor, w: Tensor, o: Conv2dOptions): Geometry {
   if (x.ndim !== 4 || w.ndim !== 4) {
     throw new Error(`conv2d: input [${x.shape}] and weight [${w.shape}] must be 4-d`);
   }
+  if (x.device !== w.device) throw new Error(`conv2d: input on ${x.device}, weight on ${w.device}`);
   const [N, Cin, H, W] = x.shape, [Cout, Cig, KH, KW] = w.shape, G = o.groups ?? 1;
   const s = pair(o.stride, 1), p = pair(o.padding, 0), d = pair(o.dilation, 1);
   if (Cin % G || Cout % G || Cig * G !== Cin) {

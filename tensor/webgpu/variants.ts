@@ -62,9 +62,18 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "rows8x28", rows: { tm: 8, tn: 28 } },
   ],
   // the fused attention passes: one row per thread (any layout), or R rows with vec4 loads
-  attention: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, { name: "block8", attnRows: 8 }],
-  attention_dq: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, { name: "block8", attnRows: 8 }],
-  attention_dkv: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, { name: "block8", attnRows: 8 }],
+  attention: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, {
+    name: "block8",
+    attnRows: 8,
+  }],
+  attention_dq: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, {
+    name: "block8",
+    attnRows: 8,
+  }],
+  attention_dkv: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, {
+    name: "block8",
+    attnRows: 8,
+  }],
   // the weight gradient's GEMM has a long k loop (N * OH * OW) and a small output: split-K pays
   conv2d_weight: [
     { name: "direct", reference: true },
