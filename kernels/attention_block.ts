@@ -164,7 +164,11 @@ ${
     )
   ).join("\n")
 }
-${range(R).map((r) => `  let shown${r} = jb + ${r}u < Tk && keyShown(bh, min(jb + ${r}u, Tk - 1u));`).join("\n")}
+${
+  range(R).map((r) => `  let shown${r} = jb + ${r}u < Tk && keyShown(bh, min(jb + ${r}u, Tk - 1u));`).join(
+    "\n",
+  )
+}
 ${
   range(R).flatMap((r) =>
     range(D / 4).map((c) => `  var dk${r}_${c} = vec4<f32>(0.0); var dv${r}_${c} = vec4<f32>(0.0);`)
