@@ -89,3 +89,97 @@ export const conv2dRowsGrid = ({ tm, tn }: RowsConfig, g: ConvDims): [number, nu
   Math.ceil(g.Cout / g.G / tm),
   g.G,
 ];
+
+// ---- weight gradient ----------------------------------------------------------------------------
+//   dw[g*Cog + co, ci, kh, kw] = sum_{n, oh, ow} dy[n, g*Cog + co, oh, ow] * x[n, g*Cig + ci, ih, iw],
+//   ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw
+// Each thread owns TCO output channels x TCI input channels x every tap, as vec4 accumulators over 4
+// consecutive ow (summed across at the end). Per 4 outputs of a row it loads one dy vec4 per output
+// channel and, per (ci, kh), the input row segment those 4 outputs read, 3*sw + (KW-1)*dw + 1 floats,
+// shared by the KW taps: for 3x3 stride 1 with TCO = 16, TCI = 2, 16 vec4 and 36 scalar loads for
+// 288 vec4 multiply-adds. Requires OW % 4 == 0 (aligned dy rows) and at most 9 taps (registers).
+// Split over images (`splits`): each z slice sums its share of the batch into a partial
+// [splits, Cout, Cig, KH, KW] for the caller to add (kernels/gemm.ts, splitSumWGSL).
+// Threads: x over (co block, ci block); z over (group, split).
+
+export interface WeightRowsConfig {
+  tco: number;
+  tci: number;
+  splits: number;
+}
+
+export function conv2dRowsWeightGradWGSL({ tco, tci, splits }: WeightRowsConfig, g: ConvDims): string {
+  const [sh, sw] = g.s, [ph, pw] = g.p, [dh, dw] = g.d;
+  const Cig = g.Cin / g.G, Cog = g.Cout / g.G, taps = range(g.KH * g.KW);
+  const L = 3 * sw + (g.KW - 1) * dw + 1; // input floats 4 outputs of a row read per (ci, kh)
+  const O = range(tco), C = range(tci), U = range(L);
+  const perImages = Math.ceil(g.N / splits);
+  const acc = (o: number, c: number, t: number) => `a${o}_${c}_${t}`;
+  const window = (kw: number) => `vec4<f32>(${range(4).map((t) => `s${t * sw + kw * dw}`).join(", ")})`;
+  return /* wgsl */ `
+const Cin = ${g.Cin}u; const H = ${g.H}u; const W = ${g.W}u; const Cout = ${g.Cout}u;
+const OH = ${g.OH}u; const OW = ${g.OW}u; const KH = ${g.KH}u; const Cig = ${Cig}u; const Cog = ${Cog}u;
+const CIB = ${Math.ceil(Cig / tci)}u; const COB = ${Math.ceil(Cog / tco)}u;
+@group(0) @binding(0) var<storage, read> params: array<u32>; // [G]: the rest is compiled in
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(32)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let cob = gid.x / CIB; let ci0 = (gid.x % CIB) * ${tci}u; let co0 = cob * ${tco}u;
+  let g = wid.z / ${splits}u; let split = wid.z % ${splits}u;
+  if (cob >= COB || g >= params[0]) { return; }
+${O.map((o) => `  let dyc${o} = g * Cog + min(co0 + ${o}u, Cog - 1u);`).join("\n")}
+${C.map((c) => `  let xc${c} = g * Cig + min(ci0 + ${c}u, Cig - 1u);`).join("\n")}
+${O.flatMap((o) => C.flatMap((c) => taps.map((t) => `  var ${acc(o, c, t)} = vec4<f32>(0.0);`))).join("\n")}
+  for (var n = split * ${perImages}u; n < min(${g.N}u, (split + 1u) * ${perImages}u); n++) {
+    for (var oh = 0u; oh < OH; oh++) {
+      for (var ow0 = 0u; ow0 < OW; ow0 += 4u) {
+${O.map((o) => `        let d${o} = dy[((n * Cout + dyc${o}) * OH + oh) * (OW / 4u) + ow0 / 4u];`).join("\n")}
+        let iw0 = i32(ow0) * ${sw} - ${pw};
+${
+    U.map((u) =>
+      `        let x${u} = u32(clamp(iw0 + ${u}, 0, i32(W) - 1)); let in${u} = u32(iw0 + ${u}) < W;`
+    ).join("\n")
+  }
+${
+    C.flatMap((c) =>
+      range(g.KH).flatMap((kh) => [
+        `        {
+          let ih = i32(oh) * ${sh} - ${ph} + ${kh * dh};
+          let row = ((n * Cin + xc${c}) * H + u32(clamp(ih, 0, i32(H) - 1))) * W; let rowIn = u32(ih) < H;`,
+        ...U.map((u) => `          let s${u} = select(0.0, x[row + x${u}], rowIn && in${u});`),
+        ...range(g.KW).flatMap((kw) => [
+          `          let w${kw} = ${window(kw)};`,
+          ...O.map((o) =>
+            `          ${acc(o, c, kh * g.KW + kw)} = fma(d${o}, w${kw}, ${acc(o, c, kh * g.KW + kw)});`
+          ),
+        ]),
+        `        }`,
+      ])
+    ).join("\n")
+  }
+      }
+    }
+  }
+${
+    O.flatMap((o) =>
+      C.map((c) =>
+        `  if (co0 + ${o}u < Cog && ci0 + ${c}u < Cig) {
+    let at = ((split * Cout + g * Cog + co0 + ${o}u) * Cig + ci0 + ${c}u) * ${g.KH * g.KW}u;
+${taps.map((t) => `    out[at + ${t}u] = dot(${acc(o, c, t)}, vec4<f32>(1.0));`).join("\n")}
+  }`
+      )
+    ).join("\n")
+  }
+}`;
+}
+
+export const conv2dRowsWeightGradGrid = (
+  { tco, tci, splits }: WeightRowsConfig,
+  g: ConvDims,
+): [number, number, number] => [
+  Math.ceil((Math.ceil(g.Cout / g.G / tco) * Math.ceil(g.Cin / g.G / tci)) / 32),
+  1,
+  g.G * splits,
+];

@@ -60,9 +60,24 @@ const ATTENTION_CASES: Case[] = [
     contiguousOnly: true,
   },
 ];
+// conv2d's weight-gradient row kernel needs output rows of a multiple of 4: with stride, dilation,
+// groups, channel counts that are not multiples of its blocks, and fewer images than splits.
+const WEIGHT_ROWS_CASES: Case[] = [
+  { inputs: [x([2, 4, 6, 8]), x([6, 4, 3, 3])], fn: (t, w) => F.conv2d(t, w, null, { padding: 1 }) },
+  {
+    inputs: [x([3, 3, 9, 16]), x([5, 3, 3, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { stride: 2, padding: 1 }),
+  },
+  {
+    inputs: [x([2, 4, 7, 12]), x([6, 2, 3, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { dilation: 2, padding: 2, groups: 2 }),
+  },
+  { inputs: [x([1, 3, 5, 8]), x([4, 3, 1, 3])], fn: (t, w) => F.conv2d(t, w, null, { padding: [0, 1] }) },
+];
 const EXTRA: Record<string, Case[]> = {
   matmul: TILE_CASES,
   conv2d: ROWS_CASES,
+  conv2d_weight: [...ROWS_CASES, ...WEIGHT_ROWS_CASES],
   attention: ATTENTION_CASES,
   attention_dq: ATTENTION_CASES,
   attention_dkv: ATTENTION_CASES,

@@ -10,7 +10,12 @@ import {
   conv2dWGSL,
   type ConvDims,
 } from "../../kernels/conv2d.ts";
-import { conv2dRowsGrid, conv2dRowsWGSL } from "../../kernels/conv2d_rows.ts";
+import {
+  conv2dRowsGrid,
+  conv2dRowsWeightGradGrid,
+  conv2dRowsWeightGradWGSL,
+  conv2dRowsWGSL,
+} from "../../kernels/conv2d_rows.ts";
 import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { type Launch, runVariant, type Variant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
@@ -117,10 +122,11 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
     const rows = rowsGeometry(which, g);
     let wt: Tensor | null = null; // the weights as the rows kernel reads them, made on first use
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
+    const splitsOf = (v: Variant) => v.gemm?.splitK ?? v.wrows?.splits ?? 1;
     const fits = (v: Variant) =>
-      v.rows ? rows !== null : !v.gemm?.splitK || v.gemm.splitK * out.size <= 1 << 24;
+      splitsOf(v) * out.size <= 1 << 24 && (v.rows ? rows !== null : !v.wrows || weightRowsFit(g));
     runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K }, fits, (v): Launch => {
-      const name = `conv2d_${which}_${v.name}`, splits = v.gemm?.splitK ?? 1;
+      const name = `conv2d_${which}_${v.name}`, splits = splitsOf(v);
       if (v.rows) {
         wt ??= rowsWeights(which, bc, g);
         return {
@@ -132,21 +138,28 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
           workgroups: conv2dRowsGrid(v.rows, rows!),
         };
       }
-      if (!v.gemm) {
+      if (!v.gemm && !v.wrows) {
         const params = [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G];
         return { name, code: DIRECT[which](), params, ...io, threads: out.size };
       }
-      const gemm = {
-        name,
-        code: GEMM[which](v.gemm, g),
-        params: [G, M, Nn, K],
-        workgroups: gemmGrid(G, M, Nn, v.gemm),
-      };
-      if (splits === 1) return { ...gemm, ...io };
+      const kernel = v.wrows
+        ? {
+          name,
+          code: conv2dRowsWeightGradWGSL(v.wrows, g),
+          params: [G],
+          workgroups: conv2dRowsWeightGradGrid(v.wrows, g),
+        }
+        : {
+          name,
+          code: GEMM[which](v.gemm!, g),
+          params: [G, M, Nn, K],
+          workgroups: gemmGrid(G, M, Nn, v.gemm!),
+        };
+      if (splits === 1) return { ...kernel, ...io };
       const part = empty([splits, out.size], { device: a.device, dtype: a.dtype });
       partials.push(part);
       return [
-        { ...gemm, reads: io.reads, writes: [part.storage.binding] },
+        { ...kernel, reads: io.reads, writes: [part.storage.binding] },
         {
           name: "split_sum",
           code: splitSumWGSL(),
@@ -176,6 +189,9 @@ function rowsGeometry(which: Which, g: Geometry): Geometry | null {
   if (which === "weight" || g.s.join() !== "1,1" || (Cin / G) % 4 || pt[0] < 0 || pt[1] < 0) return null;
   return { ...g, Cin: Cout, H: g.OH, W: g.OW, Cout: Cin, OH: g.H, OW: g.W, p: pt };
 }
+
+/** The weight-gradient row kernel reads dy rows as vec4s and keeps every tap in registers. */
+const weightRowsFit = (g: Geometry) => g.OW % 4 === 0 && g.KH * g.KW <= 9;
 
 /**
  * w [G * Cog, Cig, KH, KW] as wt [G, Cin', KH, KW, Cout'] of the conv the rows kernel runs: the

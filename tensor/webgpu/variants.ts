@@ -10,7 +10,7 @@
 
 import type { GemmConfig } from "../../kernels/gemm.ts";
 import type { Vec4Block } from "../../kernels/matmul.ts";
-import type { RowsConfig } from "../../kernels/conv2d_rows.ts";
+import type { RowsConfig, WeightRowsConfig } from "../../kernels/conv2d_rows.ts";
 import type { TiledConfig } from "../../kernels/matmul_tiled.ts";
 import { gpu } from "../storage.ts";
 import type { Dispatch } from "./runtime.ts";
@@ -25,6 +25,8 @@ export interface Variant {
   vec4?: Vec4Block;
   /** conv2d's row-tiled kernel (forward, and the input gradient of stride-1 convs) */
   rows?: RowsConfig;
+  /** conv2d's weight-gradient row kernel */
+  wrows?: WeightRowsConfig;
   /** rows per thread of the register-blocked attention kernels (kernels/attention_block.ts) */
   attnRows?: number;
   /** the workgroup-tiled matmul */
@@ -82,6 +84,9 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "gemm4x4s8", gemm: { tm: 4, tn: 4, wx: 8, wy: 8, splitK: 8 } },
     { name: "gemm4x4s32", gemm: { tm: 4, tn: 4, wx: 8, wy: 8, splitK: 32 } },
     { name: "gemm8x8s16", gemm: { tm: 8, tn: 8, wx: 8, wy: 8, splitK: 16 } },
+    { name: "wrows8x2", wrows: { tco: 8, tci: 2, splits: 1 } },
+    { name: "wrows16x2", wrows: { tco: 16, tci: 2, splits: 1 } },
+    { name: "wrows8x2s8", wrows: { tco: 8, tci: 2, splits: 8 } },
   ],
 };
 
