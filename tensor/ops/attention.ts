@@ -16,6 +16,7 @@ import {
 } from "../../kernels/attention_block.ts";
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
+import type { Dispatch } from "../webgpu/runtime.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { packed } from "./movement.ts";
@@ -75,24 +76,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   const stats = empty([g.BH * Tq, 2], { device: q.device, dtype: q.dtype });
   if (q.device === "cpu") attentionCPU(g, qc, kc, vc, pc, out, stats);
   else {
-    const io = {
-      params: params(g, kc, pc),
-      reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
-      writes: [out.storage.binding, stats.storage.binding],
-    };
-    runVariant(
+    runPass(
       "attention",
-      dims(g),
+      g,
+      Tq,
       fitsBlocks(g, kc, vc),
-      (v) =>
-        v.attnRows
-          ? {
-            name: `attention_${v.name}`,
-            code: attentionBlockWGSL(D, v.attnRows),
-            ...io,
-            threads: g.BH * Math.ceil(Tq / v.attnRows),
-          }
-          : { name: "attention", code: attentionWGSL(D), ...io, threads: g.BH * Tq },
+      () => attentionWGSL(D),
+      (R) => attentionBlockWGSL(D, R),
+      {
+        params: params(g, kc, pc),
+        reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
+        writes: [out.storage.binding, stats.storage.binding],
+      },
     );
   }
   return fromOp("attention", out, [q, k, v], (dO) => {
@@ -112,36 +107,58 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
       });
       const reads = [qc, kc, vc, pc ?? qc, stats, dOc].map((t) => t.storage.binding);
       const p = params(g, kc, pc), fits = fitsBlocks(g, kc, vc);
-      runVariant("attention_dq", dims(g), fits, (v) => {
-        const io = { params: p, reads, writes: [dQ.storage.binding] };
-        return v.attnRows
-          ? {
-            name: `attention_dq_${v.name}`,
-            code: attentionBlockGradQWGSL(D, v.attnRows),
-            ...io,
-            threads: g.BH * Math.ceil(Tq / v.attnRows),
-          }
-          : { name: "attention_dq", code: attentionGradQWGSL(D), ...io, threads: g.BH * Tq };
-      });
-      runVariant("attention_dkv", dims(g), fits, (v) => {
-        const io = { params: p, reads, writes: [dKV.storage.binding] };
-        return v.attnRows
-          ? {
-            name: `attention_dkv_${v.name}`,
-            code: attentionBlockGradKVWGSL(D, v.attnRows),
-            ...io,
-            threads: g.BH * Math.ceil(Tk / v.attnRows),
-          }
-          : { name: "attention_dkv", code: attentionGradKVWGSL(D), ...io, threads: g.BH * Tk };
-      });
+      runPass(
+        "attention_dq",
+        g,
+        Tq,
+        fits,
+        () => attentionGradQWGSL(D),
+        (R) => attentionBlockGradQWGSL(D, R),
+        {
+          params: p,
+          reads,
+          writes: [dQ.storage.binding],
+        },
+      );
+      runPass(
+        "attention_dkv",
+        g,
+        Tk,
+        fits,
+        () => attentionGradKVWGSL(D),
+        (R) => attentionBlockGradKVWGSL(D, R),
+        {
+          params: p,
+          reads,
+          writes: [dKV.storage.binding],
+        },
+      );
     }
     const n = g.BH * Tk * D;
     return [dQ, dKV.view(k.shape, undefined, 0), dKV.view(k.shape, undefined, n)];
   });
 }
 
-/** The tuner's shape class: rows x keys x head size. */
-const dims = (g: Geometry) => ({ M: g.BH * g.Tq, N: g.Tk, K: g.D });
+/**
+ * One pass over `rows` rows per head (queries, or keys for dK/dV): the one-row-per-thread kernel,
+ * or a blocked one with R rows per thread, as the tuner picks for the shape (rows x keys x D).
+ */
+function runPass(
+  op: string,
+  g: Geometry,
+  rows: number,
+  fits: (v: Variant) => boolean,
+  row: () => string,
+  block: (R: number) => string,
+  io: Pick<Dispatch, "params" | "reads" | "writes">,
+): void {
+  runVariant(op, { M: g.BH * g.Tq, N: g.Tk, K: g.D }, fits, (v) => ({
+    name: v.attnRows ? `${op}_${v.name}` : op,
+    code: v.attnRows ? block(v.attnRows) : row(),
+    ...io,
+    threads: g.BH * Math.ceil(rows / (v.attnRows ?? 1)),
+  }));
+}
 
 /** The blocked kernels load rows as vec4s: the head size and K/V's strides and offset must allow it. */
 const fitsBlocks = (g: Geometry, k: Tensor, v: Tensor) => (variant: Variant) =>
