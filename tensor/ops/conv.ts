@@ -124,7 +124,8 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
     const splitsOf = (v: Variant) => v.gemm?.splitK ?? v.wrows?.splits ?? 1;
     const fits = (v: Variant) =>
-      splitsOf(v) * out.size <= 1 << 24 && (v.rows ? rows !== null : !v.wrows || weightRowsFit(g));
+      (splitsOf(v) === 1 || splitsOf(v) * out.size <= 1 << 24) &&
+      (v.rows ? rows !== null : !v.wrows || weightRowsFit(g));
     runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K }, fits, (v): Launch => {
       const name = `conv2d_${which}_${v.name}`, splits = splitsOf(v);
       if (v.rows) {
