@@ -5,9 +5,11 @@
 // Operands are read through strides, so transposed operands (A^T in the weight gradient, B^T in
 // a Linear layer) and broadcast batch dims (stride 0) need no copies. Output is contiguous.
 //
-// Variants (all exact same arithmetic order per output, so results agree to f32 rounding):
+// Variants (each output sums over k in order, so results agree to f32 rounding):
 //   naive     one output per thread; the reference and the fallback
 //   blocked   the register-blocked GEMM template (kernels/gemm.ts) with TM x TN per thread
+//   vec4      tm x 4*tnv per thread with vec4 loads, for aligned operands: the CPU adapter's kernel
+//   tiled     workgroup-tiled, for real GPUs (kernels/matmul_tiled.ts)
 
 import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
 import { type GemmConfig, gemmWGSL } from "./gemm.ts";

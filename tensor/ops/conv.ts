@@ -201,8 +201,9 @@ const weightRowsFit = (g: Geometry) => g.OW % 4 === 0 && g.KH * g.KW <= 9;
 function rowsWeights(which: Which, w: Tensor, { Cin, Cout, G, KH, KW }: Geometry): Tensor {
   return noGrad(() => {
     const grouped = reshape(w, [G, Cout / G, Cin / G, KH, KW]);
-    const wt = packed(permute(grouped, which === "forward" ? [0, 2, 3, 4, 1] : [0, 1, 3, 4, 2]));
-    grouped.dispose();
+    const order = permute(grouped, which === "forward" ? [0, 2, 3, 4, 1] : [0, 1, 3, 4, 2]);
+    const wt = packed(order);
+    for (const view of [grouped, order]) if (view !== wt) view.dispose();
     return wt;
   });
 }

@@ -35,6 +35,9 @@ export interface Variant {
   gpuOnly?: boolean;
 }
 
+// the fused attention passes: one row per thread (any layout), or R rows with vec4 loads
+const ATTENTION: Variant[] = [{ name: "row" }, ...[2, 4, 8].map((R) => ({ name: `block${R}`, attnRows: R }))];
+
 export const VARIANTS: Record<string, Variant[]> = {
   matmul: [
     { name: "naive", reference: true },
@@ -63,19 +66,9 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "rows16x14", rows: { tm: 16, tn: 14 } },
     { name: "rows8x28", rows: { tm: 8, tn: 28 } },
   ],
-  // the fused attention passes: one row per thread (any layout), or R rows with vec4 loads
-  attention: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, {
-    name: "block8",
-    attnRows: 8,
-  }],
-  attention_dq: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, {
-    name: "block8",
-    attnRows: 8,
-  }],
-  attention_dkv: [{ name: "row" }, { name: "block2", attnRows: 2 }, { name: "block4", attnRows: 4 }, {
-    name: "block8",
-    attnRows: 8,
-  }],
+  attention: ATTENTION,
+  attention_dq: ATTENTION,
+  attention_dkv: ATTENTION,
   // the weight gradient's GEMM has a long k loop (N * OH * OW) and a small output: split-K pays
   conv2d_weight: [
     { name: "direct", reference: true },
