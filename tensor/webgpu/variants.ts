@@ -47,6 +47,7 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "vec4_16x8", vec4: { tm: 16, tnv: 2 } },
     { name: "vec4_16x16", vec4: { tm: 16, tnv: 4 } },
     { name: "vec4_16x32", vec4: { tm: 16, tnv: 8 } },
+    { name: "vec4_32x32", vec4: { tm: 32, tnv: 8 } },
     { name: "blocked4x4", gemm: { tm: 4, tn: 4, wx: 8, wy: 8 } },
     { name: "blocked1x4", gemm: { tm: 1, tn: 4, wx: 64, wy: 1 } },
     { name: "blocked4x8", gemm: { tm: 4, tn: 8, wx: 8, wy: 8 } },
