@@ -26,7 +26,7 @@ export function reduceKernel(op: ReduceOp, x: Tensor, axes: number[], into?: Ten
   }
   const kept = { strides: x.strides.map((s, i) => (axes.includes(i) ? 0 : s)), offset: x.offset };
   const redShape = axes.map((a) => x.shape[a]), red = { strides: axes.map((a) => x.strides[a]), offset: 0 };
-  const nRed = numel(redShape);
+  const nRed = numel(redShape), run = strideRun(redShape, red.strides);
   if (x.device === "cpu") {
     const xs = x.storage.host!, o = out.storage.host!;
     const f = op === "sum"
@@ -49,13 +49,13 @@ export function reduceKernel(op: ReduceOp, x: Tensor, axes: number[], into?: Ten
     const dst = parts > 1 ? empty([out.size, parts], { device: x.device, dtype: x.dtype }) : out;
     gpu().run({
       name: `reduce_${op}`,
-      code: reduceWGSL(op),
+      code: reduceWGSL(op, run !== null),
       params: [
         out.size,
         ...shapeWords(outShape),
         ...viewWords(kept),
-        ...shapeWords(redShape),
-        ...viewWords(red),
+        ...shapeWords(run === null ? redShape : [nRed]),
+        ...viewWords(run === null ? red : { strides: [run], offset: 0 }),
         nRed,
         parts,
         chunk,
@@ -73,6 +73,14 @@ export function reduceKernel(op: ReduceOp, x: Tensor, axes: number[], into?: Ten
     }
   }
   return out;
+}
+
+/** The stride of the one run the dims (in order) walk, or null when they do not make one. */
+function strideRun(shape: Shape, strides: Shape): number | null {
+  const dims = shape.map((d, i) => [d, strides[i]]).filter(([d]) => d !== 1);
+  if (dims.length === 0) return 1;
+  for (let i = 0; i + 1 < dims.length; i++) if (dims[i][1] !== dims[i + 1][1] * dims[i + 1][0]) return null;
+  return dims[dims.length - 1][1];
 }
 
 const dropAxes = (shape: Shape, axes: number[]) => shape.filter((_, i) => !axes.includes(i));
