@@ -114,7 +114,8 @@ export interface ConvDims {
   G: number;
 }
 
-function consts(g: ConvDims): string {
+/** The geometry as WGSL constants (u32 sizes, i32 stride / padding / dilation). */
+export function convConsts(g: ConvDims): string {
   const u = { Nb: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, OH: g.OH, OW: g.OW, KH: g.KH, KW: g.KW };
   const i = { sh: g.s[0], sw: g.s[1], ph: g.p[0], pw: g.p[1], dh: g.d[0], dw: g.d[1] };
   return [
@@ -136,7 +137,7 @@ const each = (n: number, f: (i: number) => string) => [...Array(n).keys()].map(f
 /** forward: a_ = x, b_ = w, out = y */
 export const conv2dGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
   gemmWGSL({
-    decls: IO + consts(dims),
+    decls: IO + convConsts(dims),
     setup: `${DIMS}
 ${each(c.tm, (i) => `  let wr${i} = (g * Cog + m_${i}) * K;`)}
 ${
@@ -156,7 +157,7 @@ ${
 /** input gradient: a_ = dy, b_ = w, out = dx */
 export const conv2dInputGradGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
   gemmWGSL({
-    decls: IO + consts(dims),
+    decls: IO + convConsts(dims),
     setup: `${DIMS}
 ${
       each(c.tn, (j) =>
@@ -176,7 +177,7 @@ ${
 /** weight gradient: a_ = x, b_ = dy, out = dw */
 export const conv2dWeightGradGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
   gemmWGSL({
-    decls: IO + consts(dims),
+    decls: IO + convConsts(dims),
     setup: `${DIMS}
 ${
       each(

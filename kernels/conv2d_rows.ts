@@ -12,13 +12,13 @@
 // vec4 loads for 672 multiply-adds, where the implicit GEMM (kernels/conv2d.ts) does one load per
 // 4 to 8. On llvmpipe loads are what cost (see kernels/matmul.ts, matmulVec4WGSL).
 // Threads: x over (n, oh, row chunk), 8 consecutive chunks per SIMD group so their weight loads
-// coincide; y over blocks of TM channels; z over groups. Padding is read as zeros (clamped loads,
+// hit the same cache lines; y over blocks of TM channels; z over groups. Padding is read as zeros (clamped loads,
 // then select); chunks and channels past the edge are skipped on store.
 // The input gradient of a stride-1 conv is this kernel too, run on dy with the taps flipped
 // (`flip`: tap (kh, kw) reads weight tap (KH-1-kh, KW-1-kw)) and the weights' channel roles
 // swapped by the caller (tensor/ops/conv.ts).
 
-import type { ConvDims } from "./conv2d.ts";
+import { convConsts, type ConvDims } from "./conv2d.ts";
 
 export interface RowsConfig {
   tm: number;
@@ -29,7 +29,7 @@ const range = (n: number) => [...Array(n).keys()];
 
 export function conv2dRowsWGSL({ tm, tn }: RowsConfig, g: ConvDims, flip = false): string {
   const [sh, sw] = g.s, [ph, pw] = g.p, [dh, dw] = g.d;
-  const Cig = g.Cin / g.G, Cog = g.Cout / g.G, chunks = Math.ceil(g.OW / tn);
+  const Cog = g.Cout / g.G, chunks = Math.ceil(g.OW / tn);
   const L = (tn - 1) * sw + (g.KW - 1) * dw + 1; // input floats one row chunk reads per (ci, kh)
   const Q = range(tm / 4), T = range(tn);
   const fmas = range(g.KW).flatMap((kw) => [
@@ -39,8 +39,7 @@ export function conv2dRowsWGSL({ tm, tn }: RowsConfig, g: ConvDims, flip = false
     ),
   ]);
   return /* wgsl */ `
-const Nb = ${g.N}u; const Cin = ${g.Cin}u; const H = ${g.H}u; const W = ${g.W}u; const Cout = ${g.Cout}u;
-const OH = ${g.OH}u; const OW = ${g.OW}u; const KH = ${g.KH}u; const Cig = ${Cig}u; const Cog = ${Cog}u;
+${convConsts(g)}
 const CHUNKS = ${chunks}u;
 @group(0) @binding(0) var<storage, read> params: array<u32>; // [G]: the rest is compiled in
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -117,8 +116,7 @@ export function conv2dRowsWeightGradWGSL({ tco, tci, splits }: WeightRowsConfig,
   const acc = (o: number, c: number, t: number) => `a${o}_${c}_${t}`;
   const window = (kw: number) => `vec4<f32>(${range(4).map((t) => `s${t * sw + kw * dw}`).join(", ")})`;
   return /* wgsl */ `
-const Cin = ${g.Cin}u; const H = ${g.H}u; const W = ${g.W}u; const Cout = ${g.Cout}u;
-const OH = ${g.OH}u; const OW = ${g.OW}u; const KH = ${g.KH}u; const Cig = ${Cig}u; const Cog = ${Cog}u;
+${convConsts(g)}
 const CIB = ${Math.ceil(Cig / tci)}u; const COB = ${Math.ceil(Cog / tco)}u;
 @group(0) @binding(0) var<storage, read> params: array<u32>; // [G]: the rest is compiled in
 @group(0) @binding(1) var<storage, read> x: array<f32>;
