@@ -160,9 +160,13 @@ export async function main(args: string[] = Deno.args): Promise<number> {
   ], { weightDecay: cfg.weightDecay });
   // The schedule scales the configured base rates, so it is built before a resumed state
   // overwrites the groups' current (already scheduled) rates.
-  const sched = new optim.LRScheduler(opt, optim.warmupInverseSqrt(cfg.warmup));
+  // How far the run is (0..1): by steps, or by the time budget when that ends it first.
+  const run = { progress: (resumed?.trainer.step ?? 0) / cfg.steps };
+  const decay = optim.warmupInverseSqrt(cfg.warmup);
+  const sched = new optim.LRScheduler(opt, (t) => decay(t) * optim.cooldown(run.progress, cfg.cooldown));
   if (resumed) {
     opt.loadStateDict({ ...resumed.trainer.optimizer, tensors: resumed.optimizer });
+    sched.step(); // the saved rates followed the earlier run's length: this run's schedule decides
     setRngState(resumed.trainer.rng);
   }
   if (resumed) {
@@ -244,13 +248,17 @@ export async function main(args: string[] = Deno.args): Promise<number> {
         continue;
       }
       // clipping happens inside the update: no pass over the gradients just to rescale them
-      const { norm, scale } = optim.gradNorm(opt.groups.flatMap((g) => g.params), cfg.clip);
+      const { norm, scale } = opt.gradNorm(cfg.clip);
       const lrs = opt.groups.map((g) => g.lr);
       opt.step({ gradScale: scale });
       scale.dispose();
-      sched.step();
       opt.zeroGrad();
       step++;
+      run.progress = Math.max(
+        step / cfg.steps,
+        cfg.minutes ? (performance.now() - start) / 60000 / cfg.minutes : 0,
+      );
+      sched.step();
       const progress01 = step / cfg.steps;
       loader.setAugmentLevel(cfg.augment.max * rampLevel(progress01, cfg.augment.c));
       if (step % cfg.logEvery === 0 || step === cfg.steps) {

@@ -6,6 +6,7 @@
 //   deno task bench --full     the issue's full shapes (batch 8, 224 input, B*T = 4096)
 //   deno task bench --ship     also writes the tuned kernel table to kernels/tuned/<adapter>.json
 //   deno task bench --only matmul,conv2d   only the rows whose op starts with one of these
+//                                          (--only convbn: the fused conv epilogue against unfused)
 //   deno task bench --all      also the model (ResNet, decoder with / without KV cache), the data
 //                              loader and the caption metrics benches
 
@@ -138,6 +139,39 @@ for (const [[c, s], i] of stages.map((v, i) => [v, i] as const)) {
   }
 }
 
+// ---- conv + batchnorm (running statistics) (+ add) + relu, as ResNet's eval forward runs it: the
+// fused epilogue (F.conv2dFused, the batchnorm folded into a scale and shift on each call as
+// model/resnet.ts does) against the separate kernels; the ratio is unfused / fused time. Rows:
+// "convbn" = conv + bn + relu (a block's first conv), "convbn+add" = conv + bn + residual + relu.
+const fusion: { op: string; shape: string; fusedMs: number; unfusedMs: number; speedup: number }[] = [];
+for (const [c, s] of full ? stages : stages.slice(0, 2)) {
+  for (const [k, residual] of [[3, false], [3, true], [1, true]] as const) {
+    const cout = k === 1 ? 4 * c : c, pad = (k - 1) / 2, opts = { padding: pad };
+    const x = randn([NB, c, s, s]), w = randn([cout, c, k, k]);
+    const res = residual ? randn([NB, cout, s, s]) : null;
+    const [gamma, beta, mean] = [randn([cout]), randn([cout]), randn([cout])];
+    const variance = F.add(F.abs(randn([cout])), 0.5);
+    const fused = () => {
+      const scale = F.mul(gamma, F.rsqrt(F.add(variance, 1e-5)));
+      const shift = F.sub(beta, F.mul(mean, scale));
+      return F.conv2dFused(x, w, { scale, shift, residual: res, relu: true }, opts);
+    };
+    const unfused = () => {
+      const y = F.batchNorm2d(F.conv2d(x, w, null, opts), mean, variance, gamma, beta, { training: false });
+      return F.relu(res ? F.add(y, res) : y);
+    };
+    const op = `convbn${residual ? "+add" : ""}`, shape = `${NB}x${c}x${s}x${s} ${k}x${k} ->${cout}`;
+    const flops = 2 * NB * c * cout * k * k * s * s, before = rows.length;
+    await row(`${op} fused`, shape, flops, fused);
+    await row(`${op} unfused`, shape, flops, unfused);
+    if (rows.length === before + 2) {
+      const [f, u] = rows.slice(-2);
+      fusion.push({ op, shape, fusedMs: f.ms, unfusedMs: u.ms, speedup: +(u.ms / f.ms).toFixed(2) });
+      console.log(`${"".padEnd(22)}unfused / fused: ${(u.ms / f.ms).toFixed(2)}x`);
+    }
+  }
+}
+
 // ---- attention: decoder self-attention (causal) and cross-attention to 49 image tokens -----------
 const B = full ? 32 : 4, H = 8, D = 64;
 for (const T of [32, 75]) {
@@ -207,12 +241,21 @@ if (Deno.args.includes("--ship")) {
   });
   await Deno.writeTextFile(
     file,
-    JSON.stringify({ adapter: adapter.description, entries: Object.fromEntries(current) }, null, 1) + "\n",
+    JSON.stringify({ adapter: adapter.description, entries: Object.fromEntries(current) }, null, 2) + "\n",
   );
   console.log(`tuned kernel table written to ${file.pathname}`);
 }
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-const report = { date: new Date().toISOString(), full, adapter, tfjsAdapter, rows, tokenizer: tok, ...more };
+const report = {
+  date: new Date().toISOString(),
+  full,
+  adapter,
+  tfjsAdapter,
+  rows,
+  fusion,
+  tokenizer: tok,
+  ...more,
+};
 // a partial run (--only) must not replace the last full table
 await Deno.writeTextFile(
   new URL(

@@ -87,7 +87,7 @@ async function trainStepImagesPerSecond(batch: number, captions: number, steps: 
       l.backward();
       return l;
     });
-    const { scale } = optim.gradNorm(opt.groups.flatMap((g) => g.params), 1.0);
+    const { scale } = opt.gradNorm(1.0);
     opt.step({ gradScale: scale });
     opt.zeroGrad();
     scale.dispose();

@@ -36,7 +36,7 @@ async function step(): Promise<void> {
     for (const x of [t.ce, t.eos]) x.dispose();
     return t.loss;
   });
-  const { scale } = optim.gradNorm(opt.groups.flatMap((g) => g.params), cfg.clip);
+  const { scale } = opt.gradNorm(cfg.clip);
   opt.step({ gradScale: scale });
   opt.zeroGrad();
   scale.dispose();

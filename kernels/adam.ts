@@ -1,14 +1,20 @@
-// Adam / AdamW update in place, one thread per parameter element:
+// Adam / AdamW over a flat buffer of parameters (tensor/optim/flat.ts): one launch updates every
+// parameter in the buffer, one thread per element:
 //   g  = grad * scale[0]               (scale: global-norm clipping, computed on the GPU)
 //   g += wd * p                         (Adam: L2 penalty through the gradient)
 //   m  = b1 m + (1 - b1) g ;  v = b2 v + (1 - b2) g^2
 //   p *= 1 - lr wd                      (AdamW: decoupled decay)
 //   p -= lr * (m / bc1) / (sqrt(v / bc2) + eps),  bc = 1 - beta^t
-// params: [n, lr, b1, b2, eps, wd, bc1, bc2 (f32 bits), decoupled, grad offset, scale offset]
-// The offsets let a gradient that is a dense slice of a larger buffer (batchnorm's weight and bias
-// gradients share one) be read in place.
+// The buffer holds parameters of several groups (their own lr and weight decay), and a parameter
+// without a gradient this step must not move: the launch carries a table of segments [start, end)
+// with their lr and wd, and elements outside every segment are left alone. Segments are few (one
+// per group when every parameter has a gradient), so each thread scans them.
+// params: [n, decoupled, segments, b1, b2, eps, bc1, bc2 (f32 bits), scale offset,
+//          then per segment: start, end, lr, wd (f32 bits)]
 
 import { MAIN, PARAMS } from "./common.ts";
+
+export const ADAM_HEADER_WORDS = 9;
 
 export const adamWGSL = () => /* wgsl */ `
 ${PARAMS}
@@ -20,14 +26,20 @@ ${PARAMS}
 fn f(k: u32) -> f32 { return bitcast<f32>(params[k]); }
 ${MAIN}
   if (i >= params[0]) { return; }
-  let lr = f(1u); let b1 = f(2u); let b2 = f(3u); let eps = f(4u); let wd = f(5u);
-  var g = grad[params[9] + i] * scale[params[10]];
-  if (params[8] == 0u) { g = g + wd * p[i]; }
+  var seg = ${ADAM_HEADER_WORDS}u;
+  let end = ${ADAM_HEADER_WORDS}u + 4u * params[2];
+  while (seg < end && !(i >= params[seg] && i < params[seg + 1u])) { seg = seg + 4u; }
+  if (seg == end) { return; }
+  let lr = f(seg + 2u); let wd = f(seg + 3u);
+  let b1 = f(3u); let b2 = f(4u); let eps = f(5u);
+  let decoupled = params[1] != 0u;
+  var g = grad[i] * scale[params[8]];
+  if (!decoupled) { g = g + wd * p[i]; }
   let mi = b1 * m[i] + (1.0 - b1) * g;
   let vi = b2 * v[i] + (1.0 - b2) * g * g;
   m[i] = mi;
   v[i] = vi;
   var pi = p[i];
-  if (params[8] != 0u) { pi = pi * (1.0 - lr * wd); }
+  if (decoupled) { pi = pi * (1.0 - lr * wd); }
   p[i] = pi - lr * (mi / f(6u)) / (sqrt(vi / f(7u)) + eps);
 }`;

@@ -15,6 +15,24 @@ export const MAIN = /* wgsl */ `@compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 64u;`;
 
+/**
+ * Sum (or max) of v over the 64 threads of a workgroup, by a tree in workgroup memory; every
+ * thread gets the result. Call it in uniform control flow.
+ */
+export const WG_REDUCE = /* wgsl */ `
+var<workgroup> red: array<f32, 64>;
+fn wg_reduce(v: f32, lid: u32, isMax: bool) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), isMax); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}`;
+
 export const VIEW_OFFSET = /* wgsl */ `
 // Offset in the operand of the flat index i over the shape at params[shapeAt] (ndim, sizes...),
 // through the view at params[viewAt] (offset, strides...).

@@ -8,15 +8,27 @@
 // params: [total, N, Cin, H, W, Cout, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, groups]
 // Tiling: none; these direct kernels are the reference variants. The implicit-GEMM variants below
 // are the fast ones.
+// The forward kernels (this direct one and the implicit GEMM) take an optional epilogue
+// (kernels/epilogue.ts): per-channel scale and shift, a residual and ReLU applied at the store, so
+// an inference conv + batchnorm (+ add) (+ relu) writes y once. Its buffers bind between the
+// inputs and `out`; without one the code is what it was.
 
 import { MAIN, PARAMS } from "./common.ts";
+import { type Epilogue, epilogueBuffers, epilogueDecls, epilogueExpr } from "./epilogue.ts";
 import { type GemmConfig, gemmWGSL } from "./gemm.ts";
 
-const HEAD = /* wgsl */ `
-${PARAMS}
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+/** Bindings: a, b, then the epilogue's buffers, then out. */
+const io = (e?: Epilogue) =>
+  [
+    "",
+    "@group(0) @binding(1) var<storage, read> a: array<f32>;",
+    "@group(0) @binding(2) var<storage, read> b: array<f32>;",
+    ...(e ? [epilogueDecls(e, 3)] : []),
+    `@group(0) @binding(${3 + epilogueBuffers(e)}) var<storage, read_write> out: array<f32>;`,
+  ].join("\n");
+
+const head = (e?: Epilogue) => /* wgsl */ `
+${PARAMS}${io(e)}
 ${MAIN}
   if (i >= params[0]) { return; }
   let N = i32(params[1]); let Cin = i32(params[2]); let H = i32(params[3]); let W = i32(params[4]);
@@ -27,9 +39,9 @@ ${MAIN}
   let Cig = Cin / G; let Cog = Cout / G;
   let t = i32(i);`;
 
-/** a = x [N, Cin, H, W], b = w [Cout, Cig, KH, KW], out = y [N, Cout, OH, OW] */
-export const conv2dWGSL = () =>
-  /* wgsl */ `${HEAD}
+/** a = x [N, Cin, H, W], b = w [Cout, Cig, KH, KW], out = y [N, Cout, OH, OW] (epilogue applied) */
+export const conv2dWGSL = (e?: Epilogue) =>
+  /* wgsl */ `${head(e)}
   let ow = t % OW; let oh = (t / OW) % OH; let co = (t / (OW * OH)) % Cout; let n = t / (OW * OH * Cout);
   let g = co / Cog;
   var acc = 0.0;
@@ -44,12 +56,12 @@ export const conv2dWGSL = () =>
       }
     }
   }
-  out[i] = acc;
+  out[i] = ${epilogueExpr(e, "acc", { s: "scale[co]", h: "shift[co]", r: "res[i]" })};
 }`;
 
 /** a = dy [N, Cout, OH, OW], b = w [Cout, Cig, KH, KW], out = dx [N, Cin, H, W] */
 export const conv2dInputGradWGSL = () =>
-  /* wgsl */ `${HEAD}
+  /* wgsl */ `${head()}
   let iw = t % W; let ih = (t / W) % H; let c = (t / (W * H)) % Cin; let n = t / (W * H * Cin);
   let g = c / Cig; let ci = c % Cig;
   var acc = 0.0;
@@ -69,7 +81,7 @@ export const conv2dInputGradWGSL = () =>
 
 /** a = x [N, Cin, H, W], b = dy [N, Cout, OH, OW], out = dw [Cout, Cig, KH, KW] */
 export const conv2dWeightGradWGSL = () =>
-  /* wgsl */ `${HEAD}
+  /* wgsl */ `${head()}
   let kw = t % KW; let kh = (t / KW) % KH; let ci = (t / (KW * KH)) % Cig; let co = t / (KW * KH * Cig);
   let c = (co / Cog) * Cig + ci;
   var acc = 0.0;
@@ -127,17 +139,15 @@ export function convConsts(g: ConvDims): string {
 
 const DIMS = /* wgsl */ `  let g = b;`;
 
-const IO = /* wgsl */ `
-@group(0) @binding(1) var<storage, read> a_: array<f32>;
-@group(0) @binding(2) var<storage, read> b_: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;`;
+/** The GEMM sources' bindings: the direct kernels' with the inputs renamed (the template uses a and b). */
+const gemmIO = (e?: Epilogue) => io(e).replace(" a: ", " a_: ").replace(" b: ", " b_: ");
 
 const each = (n: number, f: (i: number) => string) => [...Array(n).keys()].map(f).join("\n");
 
-/** forward: a_ = x, b_ = w, out = y */
-export const conv2dGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
+/** forward: a_ = x, b_ = w, out = y (epilogue applied at the store; never split-K) */
+export const conv2dGemmWGSL = (c: GemmConfig, dims: ConvDims, e?: Epilogue) =>
   gemmWGSL({
-    decls: IO + convConsts(dims),
+    decls: gemmIO(e) + convConsts(dims),
     setup: `${DIMS}
 ${each(c.tm, (i) => `  let wr${i} = (g * Cog + m_${i}) * K;`)}
 ${
@@ -151,13 +161,17 @@ ${
     loadB: (j) =>
       `select(0.0, a_[xb${j} + (ci * H + u32(ih${j} + kh)) * W + u32(iw${j} + kw)], ` +
       `u32(ih${j} + kh) < H && u32(iw${j} + kw) < W)`,
-    store: (i, j, v) => `out[(nb${j} * Cout + g * Cog + m0 + ${i}u) * OH * OW + p${j}] = ${v};`,
+    store: (i, j, v) =>
+      e
+        ? `let co = g * Cog + m0 + ${i}u; let o = (nb${j} * Cout + co) * OH * OW + p${j}; ` +
+          `out[o] = ${epilogueExpr(e, v, { s: "scale[co]", h: "shift[co]", r: "res[o]" })};`
+        : `out[(nb${j} * Cout + g * Cog + m0 + ${i}u) * OH * OW + p${j}] = ${v};`,
   }, c);
 
 /** input gradient: a_ = dy, b_ = w, out = dx */
 export const conv2dInputGradGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
   gemmWGSL({
-    decls: IO + convConsts(dims),
+    decls: gemmIO() + convConsts(dims),
     setup: `${DIMS}
 ${
       each(c.tn, (j) =>
@@ -177,7 +191,7 @@ ${
 /** weight gradient: a_ = x, b_ = dy, out = dw */
 export const conv2dWeightGradGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
   gemmWGSL({
-    decls: IO + convConsts(dims),
+    decls: gemmIO() + convConsts(dims),
     setup: `${DIMS}
 ${
       each(

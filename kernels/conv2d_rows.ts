@@ -17,8 +17,13 @@
 // The input gradient of a stride-1 conv is this kernel too, run on dy with the taps flipped
 // (`flip`: tap (kh, kw) reads weight tap (KH-1-kh, KW-1-kw)) and the weights' channel roles
 // swapped by the caller (tensor/ops/conv.ts).
+// Epilogue (forward only, never with `flip`; kernels/epilogue.ts): after the loop each thread
+// loads its TM channels' scale and shift as TM / 4 vec4s, and each stored vec4 becomes
+// act(c * scale + shift + residual) before its 4 scalar stores. Bindings: x, wt, the epilogue's
+// buffers, then y.
 
 import { convConsts, type ConvDims } from "./conv2d.ts";
+import { type Epilogue, epilogueBuffers, epilogueDecls, epilogueExpr } from "./epilogue.ts";
 
 export interface RowsConfig {
   tm: number;
@@ -27,7 +32,15 @@ export interface RowsConfig {
 
 const range = (n: number) => [...Array(n).keys()];
 
-export function conv2dRowsWGSL({ tm, tn }: RowsConfig, g: ConvDims, flip = false): string {
+/** `flip`: the input-gradient form (see above); `epilogue`: the fused forward. Not both. */
+export function conv2dRowsWGSL(
+  { tm, tn }: RowsConfig,
+  g: ConvDims,
+  { flip = false, epilogue: e }: { flip?: boolean; epilogue?: Epilogue } = {},
+): string {
+  if (flip && e) {
+    throw new Error("conv2dRowsWGSL: the epilogue is for the forward conv, not its input gradient");
+  }
   const [sh, sw] = g.s, [ph, pw] = g.p, [dh, dw] = g.d;
   const Cog = g.Cout / g.G, chunks = Math.ceil(g.OW / tn);
   const L = (tn - 1) * sw + (g.KW - 1) * dw + 1; // input floats one row chunk reads per (ci, kh)
@@ -38,13 +51,22 @@ export function conv2dRowsWGSL({ tm, tn }: RowsConfig, g: ConvDims, flip = false
       T.map((t) => `      c${q}_${t} = fma(w${kw}_${q}, vec4<f32>(s${t * sw + kw * dw}), c${q}_${t});`)
     ),
   ]);
+  // channel q of this thread's TM as a vec4 of 4 per-channel values (cq clamped: skipped on store)
+  const perChannel = (q: number, buf: string) =>
+    `vec4<f32>(${range(4).map((k) => `${buf}[g * Cog + cq${q} * 4u + ${k}u]`).join(", ")})`;
+  const epilogueLoads = !e ? [] : Q.flatMap((q) => [
+    ...(e.scale ? [`  let sc${q} = ${perChannel(q, "scale")};`] : []),
+    ...(e.shift ? [`  let sf${q} = ${perChannel(q, "shift")};`] : []),
+  ]);
+  const residual = (o: string) =>
+    `vec4<f32>(${range(4).map((k) => `res[${o} + ${k}u * OH * OW]`).join(", ")})`;
   return /* wgsl */ `
 ${convConsts(g)}
 const CHUNKS = ${chunks}u;
 @group(0) @binding(0) var<storage, read> params: array<u32>; // [G]: the rest is compiled in
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;${e ? `\n${epilogueDecls(e, 3)}` : ""}
+@group(0) @binding(${3 + epilogueBuffers(e)}) var<storage, read_write> y: array<f32>;
 @compute @workgroup_size(32)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let chunk = gid.x;
@@ -69,14 +91,18 @@ ${range(L).map((t) => `      let s${t} = select(0.0, x[row + x${t}], rowIn && in
 ${fmas.join("\n")}
     }
   }
-${
+${epilogueLoads.map((l) => `${l}\n`).join("")}${
     Q.flatMap((q) =>
-      T.map((t) =>
-        `  if (co0 + ${4 * q}u < Cog && ow0 + ${t}u < OW) {
-    let o${q}_${t} = ((nb * Cout + g * Cog + co0 + ${4 * q}u) * OH + oh) * OW + ow0 + ${t}u;
-${range(4).map((e) => `    y[o${q}_${t} + ${e}u * OH * OW] = c${q}_${t}[${e}];`).join("\n")}
-  }`
-      )
+      T.map((t) => {
+        const o = `o${q}_${t}`;
+        const v = epilogueExpr(e, `c${q}_${t}`, { s: `sc${q}`, h: `sf${q}`, r: residual(o) }, "vec4<f32>()");
+        return `  if (co0 + ${4 * q}u < Cog && ow0 + ${t}u < OW) {
+    let ${o} = ((nb * Cout + g * Cog + co0 + ${4 * q}u) * OH + oh) * OW + ow0 + ${t}u;${
+          e ? `\n    let v${q}_${t} = ${v};` : ""
+        }
+${range(4).map((k) => `    y[${o} + ${k}u * OH * OW] = ${e ? "v" : "c"}${q}_${t}[${k}];`).join("\n")}
+  }`;
+      })
     ).join("\n")
   }
 }`;

@@ -8,7 +8,7 @@
 //     dx_nc  = g_n (exp(x_nc - lse_n) - (1 - e) [c == t_n] - e / C)   (0 where t_n is ignored)
 // params: [N, C, ignore (i32 bits), e (f32 bits)]
 
-import { MAIN, PARAMS } from "./common.ts";
+import { MAIN, PARAMS, WG_REDUCE } from "./common.ts";
 
 export const crossEntropyWGSL = () => /* wgsl */ `
 ${PARAMS}
@@ -16,19 +16,7 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read> t: array<i32>;
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
-var<workgroup> red: array<f32, 64>;
-
-fn reduce(v: f32, lid: u32, isMax: bool) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), isMax); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+${WG_REDUCE}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
@@ -40,11 +28,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let row = n * C;
   var m = bitcast<f32>(0xff800000u);
   for (var c = lid; c < C; c += 64u) { m = max(m, x[row + c]); }
-  m = reduce(m, lid, true);
+  m = wg_reduce(m, lid, true);
   var s = 0.0; var total = 0.0;
   for (var c = lid; c < C; c += 64u) { let v = x[row + c]; s += exp(v - m); total += v; }
-  s = reduce(s, lid, false);
-  total = reduce(total, lid, false);
+  s = wg_reduce(s, lid, false);
+  total = wg_reduce(total, lid, false);
   if (lid == 0u) {
     let l = m + log(s);
     let tn = t[n];

@@ -3,7 +3,7 @@
 // ImageNet state dicts load unchanged. `widths` builds narrower variants of the same graph (the
 // test fixtures, CPU-sized presets); the defaults are torchvision's.
 
-import { F, nn, type Tensor, type TensorOptions } from "../tensor/mod.ts";
+import { F, isGradEnabled, nn, type Tensor, type TensorOptions } from "../tensor/mod.ts";
 
 export type Depth = 18 | 34 | 50 | 101 | 152;
 export type BlockKind = "basic" | "bottleneck";
@@ -35,6 +35,37 @@ export interface ResNetOptions {
 const conv = (cin: number, cout: number, k: number, stride: number, o: TensorOptions) =>
   new nn.Conv2d(cin, cout, k, { stride, padding: (k - 1) / 2, bias: false, ...o });
 
+/**
+ * relu?(bn(conv(x)) + residual?). With the batchnorm on its running statistics (eval, or frozen)
+ * and nothing for autograd to record, one fused kernel (F.conv2dFused) does it all, the batchnorm
+ * folded into a per-channel scale and shift; otherwise the modules run as they are (training
+ * normalises with the batch's statistics and updates the running ones).
+ */
+function convBn(
+  conv: nn.Conv2d,
+  bn: nn.BatchNorm2d,
+  x: Tensor,
+  { residual, relu = false }: { residual?: Tensor; relu?: boolean } = {},
+): Tensor {
+  const inputs = [x, residual, conv.weight, conv.bias, bn.weight, bn.bias];
+  if (bn.training || (isGradEnabled() && inputs.some((t) => t?.requiresGrad))) {
+    const y = bn.forward(conv.forward(x));
+    const sum = residual ? F.add(y, residual) : y;
+    return relu ? F.relu(sum) : sum;
+  }
+  const scale = F.mul(bn.weight, F.rsqrt(F.add(bn.runningVar, bn.opts.eps ?? 1e-5)));
+  const mean = conv.bias ? F.sub(bn.runningMean, conv.bias) : bn.runningMean;
+  const shift = F.sub(bn.bias, F.mul(mean, scale));
+  return F.conv2dFused(x, conv.weight, { scale, shift, residual, relu }, conv.opts);
+}
+
+/** A block's shortcut: x, or the downsample's conv + bn. */
+function shortcut(downsample: nn.Sequential | null, x: Tensor): Tensor {
+  if (!downsample) return x;
+  const [conv, bn] = downsample.layers as [nn.Conv2d, nn.BatchNorm2d];
+  return convBn(conv, bn, x);
+}
+
 class BasicBlock extends nn.Module {
   static readonly expansion = 1;
   conv1: nn.Conv2d;
@@ -57,9 +88,8 @@ class BasicBlock extends nn.Module {
     this.downsample = downsample;
   }
   forward(x: Tensor): Tensor {
-    const h = F.relu(this.bn1.forward(this.conv1.forward(x)));
-    const y = this.bn2.forward(this.conv2.forward(h));
-    return F.relu(F.add(y, this.downsample ? this.downsample.forward(x) : x));
+    const h = convBn(this.conv1, this.bn1, x, { relu: true });
+    return convBn(this.conv2, this.bn2, h, { residual: shortcut(this.downsample, x), relu: true });
   }
 }
 
@@ -89,10 +119,9 @@ class Bottleneck extends nn.Module {
     this.downsample = downsample;
   }
   forward(x: Tensor): Tensor {
-    let h = F.relu(this.bn1.forward(this.conv1.forward(x)));
-    h = F.relu(this.bn2.forward(this.conv2.forward(h)));
-    const y = this.bn3.forward(this.conv3.forward(h));
-    return F.relu(F.add(y, this.downsample ? this.downsample.forward(x) : x));
+    let h = convBn(this.conv1, this.bn1, x, { relu: true });
+    h = convBn(this.conv2, this.bn2, h, { relu: true });
+    return convBn(this.conv3, this.bn3, h, { residual: shortcut(this.downsample, x), relu: true });
   }
 }
 
@@ -160,7 +189,7 @@ export class ResNet extends nn.Module {
     if (x.ndim !== 4 || x.shape[1] !== 3) {
       throw new Error(`resnet: input should be [N, 3, H, W], got [${x.shape}]`);
     }
-    let h = F.relu(this.bn1.forward(this.conv1.forward(x)));
+    let h = convBn(this.conv1, this.bn1, x, { relu: true });
     h = F.maxPool2d(h, 3, { stride: 2, padding: 1 });
     for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) h = layer.forward(h);
     return h;

@@ -30,14 +30,46 @@ export class Tensor {
   #disposed = false;
   #scope: Scope | null;
 
+  #storage: Storage;
+  #offset: number;
+
   constructor(
-    readonly storage: Storage,
+    storage: Storage,
     readonly shape: Shape,
     readonly strides: Shape = contiguousStrides(shape),
-    readonly offset = 0,
+    offset = 0,
   ) {
+    this.#storage = storage;
+    this.#offset = offset;
     this.#scope = scopes.at(-1) ?? null;
     this.#scope?.add(this);
+  }
+
+  get storage(): Storage {
+    return this.#storage;
+  }
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /**
+   * Moves a contiguous tensor into `storage` at `offset` (the caller copies the values): how
+   * parameters join an optimizer's flat buffers. Views taken earlier keep the old storage.
+   */
+  relocate(storage: Storage, offset: number): void {
+    this.assertLive();
+    if (!this.isContiguous) throw new Error("relocate: only contiguous tensors move");
+    if (
+      storage.device !== this.device || storage.dtype !== this.dtype || offset + this.size > storage.length
+    ) {
+      throw new Error(
+        `relocate: [${this.shape}] does not fit at ${offset} of a ${storage.length}-element storage`,
+      );
+    }
+    storage.retain();
+    this.#storage.release();
+    this.#storage = storage;
+    this.#offset = offset;
   }
 
   get device(): Device {

@@ -114,7 +114,7 @@ for (const dev of ["cpu", "webgpu"] as const) {
   });
 }
 
-Deno.test("schedules: warmup then inverse square root; cosine", () => {
+Deno.test("schedules: warmup then inverse square root; cosine; cooldown", () => {
   const f = optim.warmupInverseSqrt(500);
   assert.equal(f(1), 1 / 500);
   assert.equal(f(500), 1);
@@ -123,6 +123,10 @@ Deno.test("schedules: warmup then inverse square root; cosine", () => {
   assert.equal(c(5), 0.5);
   assert(Math.abs(c(60) - 0.55) < 1e-12);
   assert(Math.abs(c(110) - 0.1) < 1e-12);
+  assert.equal(optim.cooldown(0.5, 0.25), 1);
+  assert.equal(optim.cooldown(0.875, 0.25), 0.5);
+  assert.equal(optim.cooldown(1.2, 0.25), 0);
+  assert.equal(optim.cooldown(0.99, 0), 1);
 });
 
 Deno.test("optimizers reject tensors that do not require grad and duplicated parameters", () => {
@@ -194,5 +198,79 @@ for (const dev of ["cpu", "webgpu"] as const) {
       return await p.toArray();
     };
     assert.deepEqual(await run(true), await run(false));
+  });
+}
+
+for (const dev of ["cpu", "webgpu"] as const) {
+  if (dev === "webgpu" && device() !== "webgpu") continue;
+  Deno.test(`AdamW's flat update: groups, buckets, strided gradients, parameters without one (${dev})`, async () => {
+    const dtype = dev === "cpu" ? "f64" : "f32", o = { device: dev, dtype } as const;
+    const sizes = [[3, 5], [70], [1], [4, 4], [130], [2, 3], [9], [5, 2], [64]];
+    const init = sizes.map((s, k) =>
+      Array.from({ length: s.reduce((a, b) => a * b) }, (_, i) => Math.sin(k + i))
+    );
+    const grad = (k: number) => init[k].map((_, i) => Math.cos(3 * k + i));
+    const ps = sizes.map((s, k) => tensor(init[k], s, { ...o, requiresGrad: true }));
+    const groups = [
+      { params: ps.slice(0, 4), lr: 0.1, weightDecay: 0.5 },
+      { params: ps.slice(4), lr: 0.02, weightDecay: 0 },
+    ];
+    // buckets of at most 256 elements, each parameter aligned to 64: four buckets, the second
+    // holding parameters of both groups
+    const opt = new optim.AdamW(groups, { bucketElements: 256 });
+    for (let t = 1; t <= 2; t++) {
+      ps.forEach((p, k) => {
+        if (k === 6) return; // no gradient: must not move
+        const g = tensor(grad(k), p.shape, o);
+        // a transposed view, as matmul hands out weight gradients
+        p.grad = p.ndim === 2
+          ? F.transpose(tensor(grad(k), [p.shape[1], p.shape[0]], o).view([p.shape[1], p.shape[0]]), 0, 1)
+          : g;
+        if (p.grad !== g) g.dispose();
+      });
+      const scale = tensor([0.5], [1], o);
+      opt.step({ gradScale: scale });
+      scale.dispose();
+      opt.zeroGrad();
+    }
+    for (const [k, p] of ps.entries()) {
+      const { lr, weightDecay: wd } = k < 4 ? groups[0] : groups[1];
+      const got = await p.toArray();
+      // the closed form of two AdamW steps with the same gradient g (scaled by 0.5)
+      const gt = p.ndim === 2
+        ? init[k].map((_, i) => grad(k)[(i % p.shape[1]) * p.shape[0] + Math.floor(i / p.shape[1])])
+        : grad(k);
+      const want = init[k].map((x, i) => {
+        if (k === 6) return x;
+        let m = 0, v = 0;
+        for (let t = 1; t <= 2; t++) {
+          const g = gt[i] * 0.5;
+          m = 0.9 * m + 0.1 * g, v = 0.999 * v + 0.001 * g * g;
+          x = x * (1 - lr * wd) -
+            (lr / (1 - 0.9 ** t)) * m / (Math.sqrt(v) / Math.sqrt(1 - 0.999 ** t) + 1e-8);
+        }
+        return x;
+      });
+      assert(relError(got, want) <= (dev === "cpu" ? 1e-12 : 1e-5), `parameter ${k}: ${got} vs ${want}`);
+    }
+    opt.dispose();
+  });
+
+  Deno.test(`AdamW's gradNorm over its packed gradients equals optim.gradNorm (${dev})`, async () => {
+    const dtype = dev === "cpu" ? "f64" : "f32", o = { device: dev, dtype } as const;
+    const ps = [[3, 7], [100], [5]].map((s, k) =>
+      tensor(Array.from({ length: s.reduce((a, b) => a * b) }, (_, i) => Math.sin(k * 7 + i)), s, {
+        ...o,
+        requiresGrad: true,
+      })
+    );
+    const opt = new optim.AdamW(ps, { bucketElements: 128 });
+    tidy(() => F.sum(ps.map((p) => F.sum(F.mul(F.mul(p, p), p))).reduce((a, b) => F.add(a, b))).backward());
+    const a = opt.gradNorm(2), b = optim.gradNorm(ps, 2);
+    const [na, nb, sa, sb] = await Promise.all([a.norm, b.norm, a.scale, b.scale].map((t) => t.item()));
+    assert(Math.abs(na - nb) <= 1e-6 * nb && Math.abs(sa - sb) <= 1e-6, `${na} ${nb} ${sa} ${sb}`);
+    assert(nb > 2, "the case should clip");
+    for (const t of [a.norm, a.scale, b.norm, b.scale]) t.dispose();
+    opt.dispose();
   });
 }

@@ -74,7 +74,19 @@ const WEIGHT_ROWS_CASES: Case[] = [
   },
   { inputs: [x([1, 3, 5, 8]), x([4, 3, 1, 3])], fn: (t, w) => F.conv2d(t, w, null, { padding: [0, 1] }) },
 ];
+// Rows longer than a workgroup, with a ragged end, for the workgroup-per-row kernels.
+const LONG_ROWS: Record<string, Case[]> = {
+  softmax: [
+    { inputs: [x([3, 150])], fn: (t) => F.softmax(t) },
+    { inputs: [x([2, 131])], fn: (t) => F.logSoftmax(t) },
+    ...CASES.logSoftmax,
+  ],
+  layerNorm: [{ inputs: [x([5, 130]), x([130]), x([130])], fn: (t, w, b) => F.layerNorm(t, [130], w, b) }],
+};
+
 const EXTRA: Record<string, Case[]> = {
+  ...LONG_ROWS,
+  layerNorm_grad: LONG_ROWS.layerNorm,
   matmul: TILE_CASES,
   conv2d: ROWS_CASES,
   conv2d_weight: [...ROWS_CASES, ...WEIGHT_ROWS_CASES],

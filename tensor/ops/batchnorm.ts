@@ -18,7 +18,7 @@ import { empty, ones, zeros } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, noGrad, Tensor } from "../tensor.ts";
 import { add, copyInto, mul, rsqrt } from "./elementwise.ts";
-import { packed, reshape, slice } from "./movement.ts";
+import { dense, denseBinding, denseHost, packed, reshape, slice } from "./movement.ts";
 import { register } from "./registry.ts";
 
 register("batchNorm2d");
@@ -62,8 +62,8 @@ function normalize(x: Tensor, stats: Tensor, w: Tensor, b: Tensor): Tensor {
   if (x.device === "cpu") {
     const X = x.storage.host!,
       S = stats.storage.host!,
-      Wt = w.storage.host!,
-      B = b.storage.host!,
+      Wt = denseHost(w),
+      B = denseHost(b),
       Y = y.storage.host!;
     for (let i = 0; i < X.length; i++) {
       const c = Math.floor(i / HW) % C;
@@ -74,7 +74,7 @@ function normalize(x: Tensor, stats: Tensor, w: Tensor, b: Tensor): Tensor {
       name: "bn_normalize",
       code: bnNormalizeWGSL(),
       params: [N, C, HW],
-      reads: [x, stats, w, b].map((t) => t.storage.binding),
+      reads: [x, stats, w, b].map(denseBinding),
       writes: [y.storage.binding],
       threads: x.size,
     });
@@ -116,7 +116,7 @@ function inputGrad(x: Tensor, dy: Tensor, stats: Tensor, sums: Tensor, w: Tensor
   const dx = empty(x.shape, { device: x.device, dtype: x.dtype });
   if (x.device === "cpu") {
     const X = x.storage.host!, G = dy.storage.host!, S = stats.storage.host!, U = sums.storage.host!;
-    const Wt = w.storage.host!, D = dx.storage.host!;
+    const Wt = denseHost(w), D = dx.storage.host!;
     for (let i = 0; i < X.length; i++) {
       const c = Math.floor(i / HW) % C, rstd = S[C + c], xhat = (X[i] - S[c]) * rstd;
       D[i] = rstd * Wt[c] * (G[i] - U[c] / M - (xhat * U[C + c]) / M);
@@ -126,7 +126,7 @@ function inputGrad(x: Tensor, dy: Tensor, stats: Tensor, sums: Tensor, w: Tensor
       name: "bn_grad",
       code: bnGradWGSL(),
       params: [N, C, HW],
-      reads: [x, dy, stats, sums, w].map((t) => t.storage.binding),
+      reads: [x, dy, stats, sums, w].map(denseBinding),
       writes: [dx.storage.binding],
       threads: x.size,
     });
@@ -181,7 +181,7 @@ export function batchNorm2d(
     throw new Error(`batchNorm2d: training needs more than 1 value per channel, got [${x.shape}]`);
   }
   const xc = packed(x);
-  const w = weight ? packed(weight) : ones([C], o), b = bias ? packed(bias) : zeros([C], o);
+  const w = weight ? dense(weight) : ones([C], o), b = bias ? dense(bias) : zeros([C], o);
   const stats = batch
     ? batchStats(xc, eps)
     : noGrad(() => packed(reshape(concatStats(runningMean!, runningVar!, eps), [2, C])));

@@ -1,5 +1,8 @@
 // conv2d (stride, padding, dilation, groups, bias) on NCHW tensors: three direct kernels
 // (kernels/conv2d.ts) and their CPU twins. The gradient of each is built from the other two.
+// conv2dFused is the inference form: the forward conv with a per-channel scale and shift, a
+// residual and ReLU applied as it stores its output (kernels/epilogue.ts), for conv + batchnorm
+// on running statistics (+ add) (+ relu) in one kernel.
 
 import {
   conv2dGemmWGSL,
@@ -16,13 +19,15 @@ import {
   conv2dRowsWeightGradWGSL,
   conv2dRowsWGSL,
 } from "../../kernels/conv2d_rows.ts";
+import { convEpilogueWGSL, type Epilogue } from "../../kernels/epilogue.ts";
 import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { type Launch, runVariant, type Variant } from "../webgpu/variants.ts";
 import { empty } from "../create.ts";
-import { fromOp, noGrad, Tensor } from "../tensor.ts";
-import { add } from "./elementwise.ts";
+import { gpu, type HostArray } from "../storage.ts";
+import { fromOp, isGradEnabled, noGrad, Tensor } from "../tensor.ts";
+import { add, mul, relu as reluOp } from "./elementwise.ts";
 import { matmul } from "./matmul.ts";
-import { packed, permute, reshape } from "./movement.ts";
+import { dense, denseBinding, denseHost, packed, permute, reshape } from "./movement.ts";
 import { register } from "./registry.ts";
 
 register("conv2d");
@@ -75,8 +80,14 @@ function gemmDims(
   return [Cog, Cig * KH * KW, N * OH * OW];
 }
 
-/** One of the three kernels: forward(x, w), input(dy, w) or weight(x, dy). */
-function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
+/** An epilogue and its buffers (packed: scale, shift, residual, those present, in that order). */
+interface Fused {
+  e: Epilogue;
+  bufs: Tensor[];
+}
+
+/** One of the three kernels: forward(x, w), input(dy, w) or weight(x, dy); the forward may fuse an epilogue. */
+function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fused): Tensor {
   const { N, Cin, H, W, Cout, OH, OW, KH, KW, s, p, d, G } = g;
   const Cig = Cin / G, Cog = Cout / G;
   const shape = which === "forward"
@@ -84,10 +95,11 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
     : which === "input"
     ? [N, Cin, H, W]
     : [Cout, Cig, KH, KW];
-  const [ac, bc] = [packed(a), packed(b)];
+  // b is the weight in the forward and input passes: read in place where an optimizer keeps it
+  const [ac, bc] = [packed(a), dense(b)];
   const out = empty(shape, { device: a.device, dtype: a.dtype });
   if (a.device === "cpu") {
-    const A = ac.storage.host!, B = bc.storage.host!, O = out.storage.host!;
+    const A = ac.storage.host!, B = denseHost(bc), O = out.storage.host!;
     const xi = (n: number, c: number, h: number, w: number) => ((n * Cin + c) * H + h) * W + w;
     const yi = (n: number, c: number, h: number, w: number) => ((n * Cout + c) * OH + h) * OW + w;
     const wi = (co: number, ci: number, kh: number, kw: number) => ((co * Cig + ci) * KH + kh) * KW + kw;
@@ -115,33 +127,44 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
         }
       }
     }
+    if (fused) epilogueCPU(O, O, fused, Cout, OH * OW);
   } else {
     const [M, Nn, K] = gemmDims(which, g);
-    const io = { reads: [ac.storage.binding, bc.storage.binding], writes: [out.storage.binding] };
+    // the epilogue's buffers bind after the two inputs (kernels/epilogue.ts)
+    const extra = fused?.bufs.map((t) => t.storage.binding) ?? [];
+    const io = { reads: [ac.storage.binding, denseBinding(bc), ...extra], writes: [out.storage.binding] };
     const partials: Tensor[] = [];
     const rows = rowsGeometry(which, g);
     let wt: Tensor | null = null; // the weights as the rows kernel reads them, made on first use
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
     const splitsOf = (v: Variant) => v.gemm?.splitK ?? v.wrows?.splits ?? 1;
+    // A fused forward never takes a split-K variant: the epilogue would have to move into the
+    // split-sum kernel, after the last partial. (No forward variant splits K today; the forward
+    // GEMM's store has no partial-sum offset.)
     const fits = (v: Variant) =>
-      (splitsOf(v) === 1 || splitsOf(v) * out.size <= 1 << 24) &&
+      (splitsOf(v) === 1 || (!fused && splitsOf(v) * out.size <= 1 << 24)) &&
       (v.rows ? rows !== null : !v.wrows || weightRowsFit(g));
+    // Fused launches share the plain forward's variants and tuning key: the epilogue adds the same
+    // per-output work to each, so it does not change which is fastest. (A stored winner whose
+    // kernel hash is the other form's is re-timed once per process, as for two layers of one
+    // shape class.)
     runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K }, fits, (v): Launch => {
-      const name = `conv2d_${which}_${v.name}`, splits = splitsOf(v);
+      const name = `conv2d_${which}${fused ? "_fused" : ""}_${v.name}`, splits = splitsOf(v);
       if (v.rows) {
         wt ??= rowsWeights(which, bc, g);
         return {
           name,
-          code: conv2dRowsWGSL(v.rows, rows!, which === "input"),
+          code: conv2dRowsWGSL(v.rows, rows!, { flip: which === "input", epilogue: fused?.e }),
           params: [G],
-          reads: [ac.storage.binding, wt.storage.binding],
+          reads: [ac.storage.binding, wt.storage.binding, ...extra],
           writes: io.writes,
           workgroups: conv2dRowsGrid(v.rows, rows!),
         };
       }
       if (!v.gemm && !v.wrows) {
         const params = [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G];
-        return { name, code: DIRECT[which](), params, ...io, threads: out.size };
+        const code = which === "forward" ? conv2dWGSL(fused?.e) : DIRECT[which]();
+        return { name, code, params, ...io, threads: out.size };
       }
       const kernel = v.wrows
         ? {
@@ -152,7 +175,7 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry): Tensor {
         }
         : {
           name,
-          code: GEMM[which](v.gemm!, g),
+          code: which === "forward" ? conv2dGemmWGSL(v.gemm!, g, fused?.e) : GEMM[which](v.gemm!, g),
           params: [G, M, Nn, K],
           workgroups: gemmGrid(G, M, Nn, v.gemm!),
         };
@@ -217,6 +240,46 @@ function pointwise(x: Tensor, weight: Tensor, g: Geometry): Tensor {
   return reshape(rows, [g.N, g.Cout, g.H, g.W]);
 }
 
+/**
+ * The epilogue's CPU twin, from `src` into `dst` (the same array to work in place): NCHW values
+ * with C channels of HW positions, computed as the unfused ops compute it.
+ */
+function epilogueCPU(src: ArrayLike<number>, dst: HostArray, { e, bufs }: Fused, C: number, HW: number) {
+  const host = bufs.map((t) => t.storage.host!); // in the order scale, shift, residual
+  const S = e.scale ? host.shift()! : null, H = e.shift ? host.shift()! : null;
+  const R = e.residual ? host.shift()! : null;
+  for (let i = 0; i < dst.length; i++) {
+    const c = Math.floor(i / HW) % C;
+    let v = src[i];
+    if (S) v *= S[c];
+    if (H) v += H[c];
+    if (R) v += R[i];
+    dst[i] = e.relu ? Math.max(v, 0) : v;
+  }
+}
+
+/**
+ * The epilogue as its own pass over y [N, C, H, W], for 1x1 convs done by matmul: one elementwise
+ * kernel after the matmul (kernels/epilogue.ts) rather than an epilogue in each matmul variant.
+ */
+function epiloguePass(y: Tensor, f: Fused): Tensor {
+  const [, C, H, W] = y.shape, yc = packed(y);
+  const out = empty(y.shape, { device: y.device, dtype: y.dtype });
+  if (y.device === "cpu") epilogueCPU(yc.storage.host!, out.storage.host!, f, C, H * W);
+  else {
+    gpu().run({
+      name: "conv2d_epilogue",
+      code: convEpilogueWGSL(f.e),
+      params: [out.size, C, H * W],
+      reads: [yc, ...f.bufs].map((t) => t.storage.binding),
+      writes: [out.storage.binding],
+      threads: out.size,
+    });
+  }
+  if (yc !== y) yc.dispose();
+  return out;
+}
+
 /** 2-D convolution (cross-correlation, as PyTorch): x [N, Cin, H, W], weight [Cout, Cin/groups, KH, KW]. */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const g = geometry(x, weight, opts);
@@ -228,4 +291,64 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
       weight.requiresGrad ? convKernel("weight", x, dy, g) : null,
     ]);
   return bias ? add(y, reshape(bias, [1, g.Cout, 1, 1])) : y;
+}
+
+/** What conv2dFused applies to the conv's output; every part is optional. */
+export interface ConvEpilogue {
+  /** [Cout], multiplies each channel (batchnorm: gamma / sqrt(var + eps)) */
+  scale?: Tensor | null;
+  /** [Cout], added to each channel (a conv bias; batchnorm: beta - mean * scale) */
+  shift?: Tensor | null;
+  /** [N, Cout, OH, OW], added before the activation (a residual block's shortcut) */
+  residual?: Tensor | null;
+  relu?: boolean;
+}
+
+/**
+ * y = act(conv2d(x, weight)[n, c] * scale[c] + shift[c] + residual[n, c]), written once: the
+ * epilogue runs inside the conv's forward kernel, whichever variant the tuner picks (1x1 stride-1
+ * convs: the matmul, then one epilogue pass). For inference. Where autograd would record it (grad
+ * enabled and an input requires grad) it runs the unfused ops instead, which give the same values
+ * and the gradients, so it is safe anywhere rather than an error to call in training code. (So it
+ * is not a registered op: it never records itself; tests/conv_epilogue_test.ts checks it.)
+ */
+export function conv2dFused(
+  x: Tensor,
+  weight: Tensor,
+  { scale = null, shift = null, residual = null, relu = false }: ConvEpilogue = {},
+  opts: Conv2dOptions = {},
+): Tensor {
+  const g = geometry(x, weight, opts), C = g.Cout;
+  const expect: [string, Tensor | null, number[]][] = [
+    ["scale", scale, [C]],
+    ["shift", shift, [C]],
+    ["residual", residual, [g.N, C, g.OH, g.OW]],
+  ];
+  for (const [what, t, shape] of expect) {
+    if (t && (t.shape.join() !== shape.join() || t.device !== x.device || t.dtype !== x.dtype)) {
+      throw new Error(
+        `conv2dFused: ${what} is [${t.shape}] ${t.dtype} on ${t.device}, expected [${shape}] ${x.dtype} on ${x.device}`,
+      );
+    }
+  }
+  if (isGradEnabled() && [x, weight, scale, shift, residual].some((t) => t?.requiresGrad)) {
+    const channels = (t: Tensor) => reshape(t, [1, C, 1, 1]);
+    let y = conv2d(x, weight, null, opts);
+    if (scale) y = mul(y, channels(scale));
+    if (shift) y = add(y, channels(shift));
+    if (residual) y = add(y, residual);
+    return relu ? reluOp(y) : y;
+  }
+  const given = [scale, shift, residual].filter((t): t is Tensor => t !== null);
+  if (given.length === 0 && !relu) return conv2d(x, weight, null, opts);
+  const bufs = given.map(packed);
+  const fused = { e: { scale: !!scale, shift: !!shift, residual: !!residual, relu }, bufs };
+  let y: Tensor;
+  if (isPointwise(g)) {
+    const product = pointwise(x, weight, g);
+    y = epiloguePass(product, fused);
+    product.dispose();
+  } else y = convKernel("forward", x, weight, g, fused);
+  bufs.forEach((b, i) => b !== given[i] && b.dispose());
+  return y;
 }

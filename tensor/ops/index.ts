@@ -5,7 +5,7 @@ import { gatherWGSL, indexMaskWGSL, pickGradWGSL, pickWGSL, scatterAddWGSL } fro
 import { empty, zeros } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, Tensor } from "../tensor.ts";
-import { packed } from "./movement.ts";
+import { dense, denseBinding, denseHost, packed } from "./movement.ts";
 import { register } from "./registry.ts";
 
 register("embedding", "pick");
@@ -30,17 +30,17 @@ export function embedding(idx: Tensor, table: Tensor): Tensor {
   if (table.ndim !== 2) throw new Error(`embedding table must be [V, D], got [${table.shape}]`);
   const [V, D] = table.shape;
   checkRange(idx, V, "embedding");
-  const ix = packed(idx), tb = packed(table);
+  const ix = packed(idx), tb = dense(table);
   const out = empty([...idx.shape, D], { device: table.device, dtype: table.dtype });
   if (out.device === "cpu") {
-    const I = ix.storage.host!, T = tb.storage.host!, O = out.storage.host!;
+    const I = ix.storage.host!, T = denseHost(tb), O = out.storage.host!;
     for (let n = 0; n < I.length; n++) for (let d = 0; d < D; d++) O[n * D + d] = T[I[n] * D + d];
   } else {
     gpu().run({
       name: "gather",
       code: gatherWGSL(),
       params: [out.size, D, V],
-      reads: [tb.storage.binding, ix.storage.binding],
+      reads: [denseBinding(tb), ix.storage.binding],
       writes: [out.storage.binding],
       threads: out.size,
     });

@@ -3,6 +3,8 @@
 
 import { empty, full } from "../create.ts";
 import { checkShape, contiguousStrides, normAxis, numel, type Shape } from "../shape.ts";
+import type { HostArray } from "../storage.ts";
+import { type Binding, BINDING_ALIGN } from "../webgpu/runtime.ts";
 import { fromOp, noGrad, Tensor } from "../tensor.ts";
 import { copyInto } from "./elementwise.ts";
 import { register } from "./registry.ts";
@@ -22,6 +24,25 @@ export function packed(x: Tensor): Tensor {
   return x.isContiguous && x.offset === 0
     ? x
     : noGrad(() => copyInto(empty(x.shape, { device: x.device, dtype: x.dtype }), x));
+}
+
+/**
+ * x as a kernel reads a dense array from its first element: x itself where it is contiguous and
+ * starts where a binding may (offset 0, or an aligned offset: parameters in an optimizer's flat
+ * buffers), else a packed copy. Bind it with `denseBinding`, read it on the host with `denseHost`.
+ */
+export function dense(x: Tensor): Tensor {
+  return x.isContiguous && (x.device === "cpu" || (x.offset * 4) % BINDING_ALIGN === 0) ? x : packed(x);
+}
+
+export function denseBinding(x: Tensor): Binding {
+  if (!x.isContiguous) throw new Error("internal: binding a strided view as a dense array");
+  return { ...x.storage.binding, offset: x.offset * 4, bytes: x.size * 4 };
+}
+
+export function denseHost(x: Tensor): HostArray {
+  if (!x.isContiguous) throw new Error("internal: reading a strided view as a dense array");
+  return x.storage.host!.subarray(x.offset, x.offset + x.size);
 }
 
 /** New shape with the same elements; one dim may be -1. A view when `x` is contiguous. */

@@ -3,13 +3,13 @@
 // has a row kernel of its own (the weight and bias gradients are column sums).
 
 import { f32Bits } from "../../kernels/common.ts";
-import { normalizeGradWGSL, normalizeWGSL, softmaxWGSL } from "../../kernels/rows.ts";
+import { normalizeGradWGSL, normalizeWGSL, rowThreads, softmaxWGSL } from "../../kernels/rows.ts";
 import { empty, ones, zeros } from "../create.ts";
 import { normAxis, numel, type Shape } from "../shape.ts";
-import { gpu } from "../storage.ts";
+import { runVariant } from "../webgpu/variants.ts";
 import { fromOp, noGrad, Tensor } from "../tensor.ts";
 import { exp, mul, sub } from "./elementwise.ts";
-import { contiguous, packed, reshape, transpose } from "./movement.ts";
+import { contiguous, dense, denseBinding, denseHost, packed, reshape, transpose } from "./movement.ts";
 import { sum } from "./reduce.ts";
 import { register } from "./registry.ts";
 
@@ -32,14 +32,14 @@ function softmaxRows(x: Tensor, log: boolean): Tensor {
       }
     }
   } else {
-    gpu().run({
-      name: "softmax",
-      code: softmaxWGSL(log),
+    runVariant("softmax", { M: rows, N: n, K: 1 }, () => true, ({ rowGroup = false }) => ({
+      name: `softmax_${rowGroup ? "group" : "thread"}`,
+      code: softmaxWGSL(log, rowGroup),
       params: [rows, n, x.offset],
       reads: [x.storage.binding],
       writes: [out.storage.binding],
-      threads: rows,
-    });
+      threads: rowThreads(rows, rowGroup),
+    }));
   }
   return out;
 }
@@ -90,11 +90,11 @@ export function layerNorm(
   }
   const n = numel(normalizedShape), rows = x.size / Math.max(n, 1), o = { device: x.device, dtype: x.dtype };
   const c = rowsOf(x);
-  const w = weight ? noGrad(() => packed(weight)) : ones([n], o),
-    b = bias ? noGrad(() => packed(bias)) : zeros([n], o);
+  const w = weight ? noGrad(() => dense(weight)) : ones([n], o),
+    b = bias ? noGrad(() => dense(bias)) : zeros([n], o);
   const y = empty(x.shape, o), xhat = empty(x.shape, o), stats = empty([rows, 2], o);
   if (x.device === "cpu") {
-    const xs = c.storage.host!.subarray(c.offset), W = w.storage.host!, B = b.storage.host!;
+    const xs = c.storage.host!.subarray(c.offset), W = denseHost(w), B = denseHost(b);
     const Y = y.storage.host!, H = xhat.storage.host!, st = stats.storage.host!;
     for (let r = 0; r < rows; r++) {
       let m = 0, v = 0;
@@ -109,14 +109,14 @@ export function layerNorm(
       st[2 * r] = m, st[2 * r + 1] = rstd;
     }
   } else {
-    gpu().run({
-      name: "normalize",
-      code: normalizeWGSL(),
+    runVariant("layerNorm", { M: rows, N: n, K: 1 }, () => true, ({ rowGroup = false }) => ({
+      name: `normalize_${rowGroup ? "group" : "thread"}`,
+      code: normalizeWGSL(rowGroup),
       params: [rows, n, f32Bits(eps), c.offset],
-      reads: [c, w, b].map((t) => t.storage.binding),
+      reads: [c.storage.binding, denseBinding(w), denseBinding(b)],
       writes: [y, xhat, stats].map((t) => t.storage.binding),
-      threads: rows,
-    });
+      threads: rowThreads(rows, rowGroup),
+    }));
   }
   if (c !== x) c.dispose();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
@@ -124,7 +124,7 @@ export function layerNorm(
   return fromOp("layerNorm", y, inputs, (g) => {
     const gc = packed(g), dx = empty(x.shape, o);
     if (x.device === "cpu") {
-      const G = gc.storage.host!, H = xhat.storage.host!, W = w.storage.host!, st = stats.storage.host!;
+      const G = gc.storage.host!, H = xhat.storage.host!, W = denseHost(w), st = stats.storage.host!;
       const D = dx.storage.host!;
       for (let r = 0; r < rows; r++) {
         let m1 = 0, m2 = 0;
@@ -135,14 +135,14 @@ export function layerNorm(
         }
       }
     } else {
-      gpu().run({
-        name: "normalize_grad",
-        code: normalizeGradWGSL(),
+      runVariant("layerNorm_grad", { M: rows, N: n, K: 1 }, () => true, ({ rowGroup = false }) => ({
+        name: `normalize_grad_${rowGroup ? "group" : "thread"}`,
+        code: normalizeGradWGSL(rowGroup),
         params: [rows, n],
-        reads: [gc, xhat, stats, w].map((t) => t.storage.binding),
+        reads: [gc, xhat, stats, w].map(denseBinding),
         writes: [dx.storage.binding],
-        threads: rows,
-      });
+        threads: rowThreads(rows, rowGroup),
+      }));
     }
     const lead = [...Array(x.ndim - k).keys()];
     const grads: (Tensor | null)[] = [dx];

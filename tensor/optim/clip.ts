@@ -20,10 +20,15 @@ export function gradNorm(params: Tensor[], maxNorm: number): { norm: Tensor; sca
     grads.forEach((g, i) =>
       reduceKernel("sumsq", g, [...g.shape.keys()], squares.view([1], [1], i)).dispose()
     );
-    const norm = sqrt(sum(squares));
-    return { norm, scale: minimum(div(maxNorm, add(norm, 1e-6)), 1) };
+    return clipFactor(squares, maxNorm);
   });
   return { norm: out.norm.keep(), scale: out.scale.keep() };
+}
+
+/** From sums of squares of the gradients' parts: their norm, and min(1, maxNorm / (norm + 1e-6)). */
+export function clipFactor(squares: Tensor, maxNorm: number): { norm: Tensor; scale: Tensor } {
+  const norm = sqrt(sum(squares));
+  return { norm, scale: minimum(div(maxNorm, add(norm, 1e-6)), 1) };
 }
 
 /** Scales the gradients in place (torch's clip_grad_norm_); returns the norm before clipping. */

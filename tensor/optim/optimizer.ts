@@ -38,14 +38,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
    * Applies one update to every parameter that has a gradient, each gradient multiplied by
    * `gradScale` (a 1-element tensor, e.g. the clipping factor from `gradNorm`) when given.
    */
-  step({ gradScale }: { gradScale?: Tensor } = {}): void {
-    this.stepCount++;
-    for (const g of this.groups) {
-      for (const p of g.params) if (p.grad) this.update(p, p.grad, g, gradScale ?? null);
-    }
-  }
-
-  protected abstract update(p: Tensor, grad: Tensor, group: G, scale: Tensor | null): void;
+  abstract step(opts?: { gradScale?: Tensor }): void;
 
   /** A named state tensor of `p` (zeros on first use), owned by the optimizer. */
   protected slot(p: Tensor, name: string): Tensor {
@@ -80,7 +73,6 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
         `optimizer state has ${s.groups.length} parameter groups, this optimizer ${this.groups.length}`,
       );
     }
-    this.dispose();
     this.stepCount = s.stepCount;
     this.groups.forEach((g, gi) => Object.assign(g, s.groups[gi], { params: g.params }));
     for (const [key, t] of s.tensors) {
@@ -89,9 +81,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
       if (!p || p.shape.join() !== t.shape.join()) {
         throw new Error(`optimizer state ${key} [${t.shape}] does not match a parameter`);
       }
-      const slot = this.state.get(p) ?? {};
-      slot[name] = copyInto(zeros(p.shape, { device: p.device, dtype: p.dtype }), t).keep();
-      this.state.set(p, slot);
+      copyInto(this.slot(p, name), t);
     }
   }
 

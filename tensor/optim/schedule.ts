@@ -19,6 +19,16 @@ export function cosine(total: number, { warmup = 0, minFactor = 0 } = {}): Sched
   };
 }
 
+/**
+ * The factor of a linear cooldown to 0 over the last `share` of a run (0: none), given how far the
+ * run is (0..1). A run stopped by a time budget does not know its step count in advance, so the
+ * trainer passes max(step / steps, elapsed / budget).
+ */
+export function cooldown(progress: number, share: number): number {
+  if (share <= 0) return 1;
+  return Math.min(1, Math.max(0, (1 - progress) / share));
+}
+
 /** Sets each group's lr to base * schedule(t) before step t; call `step()` after each optimizer step. */
 export class LRScheduler {
   readonly baseLRs: number[];

@@ -20,11 +20,18 @@ export class SGD extends Optimizer<SGDGroup> {
     super(params, { lr: 1e-2, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...o });
   }
 
-  protected update(
+  step({ gradScale: scale }: { gradScale?: Tensor } = {}): void {
+    this.stepCount++;
+    for (const group of this.groups) {
+      for (const p of group.params) if (p.grad) this.#update(p, p.grad, group, scale);
+    }
+  }
+
+  #update(
     p: Tensor,
     grad: Tensor,
     { lr, momentum: mu, dampening, nesterov, weightDecay: wd }: SGDGroup,
-    scale: Tensor | null,
+    scale: Tensor | undefined,
   ): void {
     tidy(() => {
       const scaled = scale ? mul(grad, scale) : grad;

@@ -20,7 +20,12 @@ export interface Binding {
   buffer: GPUBuffer;
   /** bytes the kernel may touch, checked against maxStorageBufferBindingSize */
   bytes: number;
+  /** where in the buffer the binding starts (bytes, a multiple of BINDING_ALIGN) */
+  offset?: number;
 }
+
+/** WebGPU lets a binding start at multiples of minStorageBufferOffsetAlignment, which is at most 256. */
+export const BINDING_ALIGN = 256;
 
 export interface Dispatch {
   name: string;
@@ -243,9 +248,15 @@ export class Runtime {
       },
     ];
     for (const [i, b] of [...d.reads, ...d.writes].entries()) {
+      const offset = b.offset ?? 0;
+      if (offset % lim.minStorageBufferOffsetAlignment || offset >= b.buffer.size) {
+        throw new Error(
+          `${d.name}: binding ${i + 1} starts at byte ${offset}, not an aligned place in its buffer`,
+        );
+      }
       // 16-byte multiples so vec4 arrays bind; pool buffers are at least that large
-      const size = Math.min(b.buffer.size, Math.max(16, alignUp(b.bytes, 16)));
-      entries.push({ binding: i + 1, resource: { buffer: b.buffer, size } });
+      const size = Math.min(b.buffer.size - offset, Math.max(16, alignUp(b.bytes, 16)));
+      entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset, size } });
     }
     const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = timestampWrites

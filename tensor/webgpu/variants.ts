@@ -31,12 +31,17 @@ export interface Variant {
   attnRows?: number;
   /** the workgroup-tiled matmul */
   tiled?: TiledConfig;
+  /** row kernels (softmax, layerNorm): one workgroup per row instead of one thread */
+  rowGroup?: boolean;
   /** only tuned on real GPUs: measured slower on CPU adapters, and kept out of their tuning keys */
   gpuOnly?: boolean;
 }
 
 // the fused attention passes: one row per thread (any layout), or R rows with vec4 loads
 const ATTENTION: Variant[] = [{ name: "row" }, ...[2, 4, 8].map((R) => ({ name: `block${R}`, attnRows: R }))];
+
+// the row kernels (kernels/rows.ts): a thread per row, or a workgroup per row
+const ROWS: Variant[] = [{ name: "thread" }, { name: "group", rowGroup: true }];
 
 export const VARIANTS: Record<string, Variant[]> = {
   matmul: [
@@ -67,6 +72,9 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "rows16x14", rows: { tm: 16, tn: 14 } },
     { name: "rows8x28", rows: { tm: 8, tn: 28 } },
   ],
+  softmax: ROWS,
+  layerNorm: ROWS,
+  layerNorm_grad: ROWS,
   attention: ATTENTION,
   attention_dq: ATTENTION,
   attention_dkv: ATTENTION,
