@@ -7,28 +7,40 @@
 //     D_i = dO_i . O_i,  dP_ij = dO_i . V_j,  dS_ij = P_ij (dP_ij - D_i)
 //     dQ_i = scale * sum_j dS_ij K_j,  dK_j = scale * sum_i dS_ij Q_i,  dV_j = sum_i P_ij dO_i
 //
-// Layout: Q, O, dO [BH, Tq, D] contiguous; K, V [BH, Tk, D] read with a row stride and a per-BH
-// stride, so a KV cache of capacity Tmax (stride Tmax * D) is read in place by single-query
-// decoding (the same kernel with Tq = 1). Masks: causal (query i sees keys j <= i + Tk - Tq,
-// aligned to the end as in decoding) and key padding (mask[b, j] != 0 hides key j; b = bh / H).
-// A query row with no visible key outputs 0.
+// Layout: every operand is read or written in place as rows of D contiguous floats, row t of head
+// bh = b * H + h at  offset + b * sb + h * sh + t * st  (ROW_LAYOUT below): [B, H, T, D] tensors,
+// [B, T, H, D] ones (a projection's heads, permuted: no copy before or after), and a KV cache of
+// capacity Tmax read by single-query decoding (the same kernel with Tq = 1). Masks: causal (query i
+// sees keys j <= i + Tk - Tq, aligned to the end as in decoding) and key padding (mask[b, j] != 0
+// hides key j). A query row with no visible key outputs 0.
 // Row statistics live in one [BH * Tq, 2] buffer: lse (forward) and D (the backward's first pass),
 // which keeps every pass within 8 storage buffers, the WebGPU default.
-// params: [BH, Tq, Tk, H, scale bits, causal, kv stride BH, kv stride T, padded?, kv offset]
+// params: [BH, Tq, Tk, H, scale bits, causal, padded?, then 4 words (offset, sb, sh, st) for each of
+//          q, k, v, dO and the pass's output (o, dQ, or dK), then dV's offset from dK's]
 // The head size D is a compile-time constant (the accumulators live in registers).
 
 import { MAIN, PARAMS } from "./common.ts";
 
+/** Where each operand's layout sits in params (see above); the blocked kernels share them. */
+export const LAYOUT = { q: 7, k: 11, v: 15, dO: 19, out: 23, dV: 27 } as const;
+
+/** Element offset of row t of head bh in the operand whose layout starts at params[L]. */
+export const ROW_LAYOUT = /* wgsl */ `
+const QL = ${LAYOUT.q}u; const KL = ${LAYOUT.k}u; const VL = ${LAYOUT.v}u; const GL = ${LAYOUT.dO}u; const OL = ${LAYOUT.out}u;
+fn rowAt(L: u32, bh: u32, t: u32) -> u32 {
+  return params[L] + (bh / params[3]) * params[L + 1u] + (bh % params[3]) * params[L + 2u] + t * params[L + 3u];
+}`;
+
 const COMMON = (D: number) => /* wgsl */ `
 ${PARAMS}
 const D: u32 = ${D}u;
+${ROW_LAYOUT}
 fn visible(bh: u32, i: u32, j: u32) -> bool {
   let Tq = params[1]; let Tk = params[2];
   if (params[5] != 0u && j + Tq > i + Tk) { return false; }
-  if (params[8] != 0u && pad[(bh / params[3]) * Tk + j] != 0.0) { return false; }
+  if (params[6] != 0u && pad[(bh / params[3]) * Tk + j] != 0.0) { return false; }
   return true;
-}
-fn kRow(bh: u32, j: u32) -> u32 { return params[9] + bh * params[6] + j * params[7]; }`;
+}`;
 
 export const attentionWGSL = (D: number) => /* wgsl */ `
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -45,36 +57,41 @@ ${MAIN}
   let scale = bitcast<f32>(params[4]);
   var qv: array<f32, ${D}>;
   var acc: array<f32, ${D}>;
-  for (var c = 0u; c < D; c++) { qv[c] = q[i * D + c] * scale; acc[c] = 0.0; }
+  let qr = rowAt(QL, bh, row);
+  for (var c = 0u; c < D; c++) { qv[c] = q[qr + c] * scale; acc[c] = 0.0; }
   var m = bitcast<f32>(0xff800000u);
   var l = 0.0;
   for (var j = 0u; j < Tk; j++) {
     if (!visible(bh, row, j)) { continue; }
-    let kr = kRow(bh, j);
+    let kr = rowAt(KL, bh, j); let vr = rowAt(VL, bh, j);
     var s = 0.0;
     for (var c = 0u; c < D; c++) { s = fma(qv[c], k[kr + c], s); }
     let mNew = max(m, s);
     let correction = exp(m - mNew);
     let p = exp(s - mNew);
     l = l * correction + p;
-    for (var c = 0u; c < D; c++) { acc[c] = fma(p, v[kr + c], acc[c] * correction); }
+    for (var c = 0u; c < D; c++) { acc[c] = fma(p, v[vr + c], acc[c] * correction); }
     m = mNew;
   }
   let inv = select(0.0, 1.0 / l, l > 0.0);
-  for (var c = 0u; c < D; c++) { o[i * D + c] = acc[c] * inv; }
+  let orow = rowAt(OL, bh, row);
+  for (var c = 0u; c < D; c++) { o[orow + c] = acc[c] * inv; }
   stats[2u * i] = m + log(l);
 }`;
 
-/** First backward pass: D_i = dO_i . O_i into stats[2i + 1]. */
+/** First backward pass: D_i = dO_i . O_i into stats[2i + 1] (O's layout in the output's place). */
 export const attentionRowDotWGSL = (D: number) => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> o: array<f32>;
 @group(0) @binding(2) var<storage, read> dO: array<f32>;
 @group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+${ROW_LAYOUT}
 ${MAIN}
   if (i >= params[0] * params[1]) { return; }
+  let bh = i / params[1]; let row = i % params[1];
+  let gr = rowAt(GL, bh, row); let orow = rowAt(OL, bh, row);
   var di = 0.0;
-  for (var c = 0u; c < ${D}u; c++) { di = fma(dO[i * ${D}u + c], o[i * ${D}u + c], di); }
+  for (var c = 0u; c < ${D}u; c++) { di = fma(dO[gr + c], o[orow + c], di); }
   stats[2u * i + 1u] = di;
 }`;
 
@@ -99,46 +116,48 @@ ${MAIN}
   var qv: array<f32, ${D}>;
   var dov: array<f32, ${D}>;
   var acc: array<f32, ${D}>;
-  for (var c = 0u; c < D; c++) { qv[c] = q[i * D + c] * scale; dov[c] = dO[i * D + c]; acc[c] = 0.0; }
+  let qr = rowAt(QL, bh, row); let gr = rowAt(GL, bh, row);
+  for (var c = 0u; c < D; c++) { qv[c] = q[qr + c] * scale; dov[c] = dO[gr + c]; acc[c] = 0.0; }
   let li = stats[2u * i]; let di = stats[2u * i + 1u];
   for (var j = 0u; j < Tk; j++) {
     if (!visible(bh, row, j)) { continue; }
-    let kr = kRow(bh, j);
+    let kr = rowAt(KL, bh, j); let vr = rowAt(VL, bh, j);
     var s = 0.0; var dp = 0.0;
-    for (var c = 0u; c < D; c++) { s = fma(qv[c], k[kr + c], s); dp = fma(dov[c], v[kr + c], dp); }
+    for (var c = 0u; c < D; c++) { s = fma(qv[c], k[kr + c], s); dp = fma(dov[c], v[vr + c], dp); }
     let ds = exp(s - li) * (dp - di);
     for (var c = 0u; c < D; c++) { acc[c] = fma(ds, k[kr + c], acc[c]); }
   }
-  for (var c = 0u; c < D; c++) { out[i * D + c] = acc[c] * scale; }
+  let orow = rowAt(OL, bh, row);
+  for (var c = 0u; c < D; c++) { out[orow + c] = acc[c] * scale; }
 }`;
 
-/** Per key row: dK and dV, into one [2, BH, Tk, D] buffer (dK first). */
+/** Per key row: dK and dV, into one buffer (dV at dK's place + params[27]). */
 export const attentionGradKVWGSL = (D: number) => /* wgsl */ `
 ${BACKWARD_IO}
 ${COMMON(D)}
 ${MAIN}
   let Tq = params[1]; let Tk = params[2];
-  let rows = params[0] * Tk;
-  if (i >= rows) { return; }
+  if (i >= params[0] * Tk) { return; }
   let bh = i / Tk; let j = i % Tk;
   let scale = bitcast<f32>(params[4]);
-  let kr = kRow(bh, j);
+  let kr = rowAt(KL, bh, j); let vr = rowAt(VL, bh, j);
   var kv: array<f32, ${D}>;
   var vv: array<f32, ${D}>;
   var dk: array<f32, ${D}>;
   var dv: array<f32, ${D}>;
-  for (var c = 0u; c < D; c++) { kv[c] = k[kr + c] * scale; vv[c] = v[kr + c]; dk[c] = 0.0; dv[c] = 0.0; }
+  for (var c = 0u; c < D; c++) { kv[c] = k[kr + c] * scale; vv[c] = v[vr + c]; dk[c] = 0.0; dv[c] = 0.0; }
   for (var r = 0u; r < Tq; r++) {
     if (!visible(bh, r, j)) { continue; }
-    let qi = (bh * Tq + r) * D;
+    let qi = rowAt(QL, bh, r); let gi = rowAt(GL, bh, r);
     var s = 0.0; var dp = 0.0;
-    for (var c = 0u; c < D; c++) { s = fma(q[qi + c], kv[c], s); dp = fma(dO[qi + c], vv[c], dp); }
+    for (var c = 0u; c < D; c++) { s = fma(q[qi + c], kv[c], s); dp = fma(dO[gi + c], vv[c], dp); }
     let p = exp(s - stats[2u * (bh * Tq + r)]);
     let ds = p * (dp - stats[2u * (bh * Tq + r) + 1u]);
     for (var c = 0u; c < D; c++) {
-      dv[c] = fma(p, dO[qi + c], dv[c]);
+      dv[c] = fma(p, dO[gi + c], dv[c]);
       dk[c] = fma(ds, q[qi + c], dk[c]);
     }
   }
-  for (var c = 0u; c < D; c++) { out[i * D + c] = dk[c] * scale; out[(rows + i) * D + c] = dv[c]; }
+  let at = rowAt(OL, bh, j);
+  for (var c = 0u; c < D; c++) { out[at + c] = dk[c] * scale; out[params[${LAYOUT.dV}] + at + c] = dv[c]; }
 }`;

@@ -11,21 +11,23 @@
 //   dQ       thread = (bh, R query rows):  dQ_i = scale * sum_j P_ij (dO_i . V_j - D_i) K_j
 //   dK, dV   thread = (bh, R key rows):    dV_j = sum_i P_ij dO_i,  dK_j = scale * sum_i dS_ij Q_i
 //
-// Requires D % 4 == 0 and K/V strides and offset multiples of 4 (checked by the caller).
+// Requires D % 4 == 0 and every operand's offset and strides multiples of 4 (checked by the caller).
 // Rows past the end are clamped on load and skipped on store; under the causal mask a query block
 // stops at its last row's last visible key, and a key block starts at its first row's first query.
 // params: as kernels/attention.ts.
 
+import { LAYOUT, ROW_LAYOUT } from "./attention.ts";
 import { MAIN, PARAMS } from "./common.ts";
 
 const range = (n: number) => [...Array(n).keys()];
 
-const COMMON = (D: number) => /* wgsl */ `
+const COMMON = /* wgsl */ `
 ${PARAMS}
-const D4: u32 = ${D / 4}u;
-fn kRow4(bh: u32, j: u32) -> u32 { return (params[9] + bh * params[6] + j * params[7]) / 4u; }
+${ROW_LAYOUT}
+/** rowAt in vec4s */
+fn row4(L: u32, bh: u32, t: u32) -> u32 { return rowAt(L, bh, t) / 4u; }
 fn keyShown(bh: u32, j: u32) -> bool {
-  return params[8] == 0u || pad[(bh / params[3]) * params[2] + j] == 0.0;
+  return params[6] == 0u || pad[(bh / params[3]) * params[2] + j] == 0.0;
 }
 fn causalShown(i: u32, j: u32) -> bool { return params[5] == 0u || j + params[1] <= i + params[2]; }`;
 
@@ -33,7 +35,7 @@ fn causalShown(i: u32, j: u32) -> bool { return params[5] == 0u || j + params[1]
 const dotRow = (x: string, y: string, D: number) =>
   range(D / 4).map((c) => `dot(${x}_${c}, ${y}${c})`).join(" + ");
 
-/** `let name{r}_{c} = array[(row r) * D4 + c] * scale` for every r and c. */
+/** `let name{r}_{c} = array[(row r's vec4 offset) + c] * scale` for every r and c. */
 const loadRows = (
   name: string,
   array: string,
@@ -43,7 +45,7 @@ const loadRows = (
   mul = "",
 ) =>
   range(R).flatMap((r) =>
-    range(D / 4).map((c) => `  let ${name}${r}_${c} = ${array}[${rowOf(r)} * D4 + ${c}u]${mul};`)
+    range(D / 4).map((c) => `  let ${name}${r}_${c} = ${array}[${rowOf(r)} + ${c}u]${mul};`)
   );
 
 const QUERY_BLOCK = (R: number) => /* wgsl */ `
@@ -52,7 +54,11 @@ const QUERY_BLOCK = (R: number) => /* wgsl */ `
   if (i >= params[0] * blocks) { return; }
   let bh = i / blocks; let row0 = (i % blocks) * ${R}u;
   let scale = bitcast<f32>(params[4]);
-${range(R).map((r) => `  let qr${r} = bh * Tq + min(row0 + ${r}u, Tq - 1u);`).join("\n")}
+${
+  range(R).map((r) =>
+    `  let t${r} = min(row0 + ${r}u, Tq - 1u); let sr${r} = bh * Tq + t${r}; let qr${r} = row4(QL, bh, t${r});`
+  ).join("\n")
+}
   // under the causal mask no row of the block sees a key past its last row's
   let jEnd = select(Tk, u32(clamp(i32(min(row0 + ${R}u, Tq) + Tk) - i32(Tq), 0, i32(Tk))), params[5] != 0u);`;
 
@@ -63,14 +69,14 @@ export const attentionBlockWGSL = (D: number, R: number) => /* wgsl */ `
 @group(0) @binding(4) var<storage, read> pad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>;
-${COMMON(D)}
+${COMMON}
 ${MAIN}
 ${QUERY_BLOCK(R)}
 ${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var o${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
 ${range(R).map((r) => `  var m${r} = bitcast<f32>(0xff800000u); var l${r} = 0.0;`).join("\n")}
   for (var j = 0u; j < jEnd; j++) {
-    let kr = kRow4(bh, j); let shown = keyShown(bh, j);
+    let kr = row4(KL, bh, j); let vr = row4(VL, bh, j); let shown = keyShown(bh, j);
 ${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u];`).join("\n")}
 ${
   range(R).map((r) =>
@@ -82,7 +88,7 @@ ${
     l${r} = l${r} * corr${r} + p${r}; m${r} = m${r}New;`
   ).join("\n")
 }
-${range(D / 4).map((c) => `    let v${c} = v[kr + ${c}u];`).join("\n")}
+${range(D / 4).map((c) => `    let v${c} = v[vr + ${c}u];`).join("\n")}
 ${
   range(R).flatMap((r) =>
     range(D / 4).map((c) => `    o${r}_${c} = fma(vec4<f32>(p${r}), v${c}, o${r}_${c} * corr${r});`)
@@ -93,9 +99,9 @@ ${
 ${
   range(R).map((r) =>
     `  if (row0 + ${r}u < Tq) {
-    let inv = select(0.0, 1.0 / l${r}, l${r} > 0.0);
-${range(D / 4).map((c) => `    o[qr${r} * D4 + ${c}u] = o${r}_${c} * inv;`).join("\n")}
-    stats[2u * qr${r}] = m${r} + log(l${r});
+    let inv = select(0.0, 1.0 / l${r}, l${r} > 0.0); let orow = row4(OL, bh, t${r});
+${range(D / 4).map((c) => `    o[orow + ${c}u] = o${r}_${c} * inv;`).join("\n")}
+    stats[2u * sr${r}] = m${r} + log(l${r});
   }`
   ).join("\n")
 }
@@ -113,16 +119,16 @@ const BACKWARD_IO = /* wgsl */ `
 /** dQ for R query rows per thread. */
 export const attentionBlockGradQWGSL = (D: number, R: number) => /* wgsl */ `
 ${BACKWARD_IO}
-${COMMON(D)}
+${COMMON}
 ${MAIN}
 ${QUERY_BLOCK(R)}
 ${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
-${loadRows("g", "dO", (r) => `qr${r}`, R, D).join("\n")}
-${range(R).map((r) => `  let lse${r} = stats[2u * qr${r}]; let di${r} = stats[2u * qr${r} + 1u];`).join("\n")}
+${loadRows("g", "dO", (r) => `row4(GL, bh, t${r})`, R, D).join("\n")}
+${range(R).map((r) => `  let lse${r} = stats[2u * sr${r}]; let di${r} = stats[2u * sr${r} + 1u];`).join("\n")}
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var dq${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
   for (var j = 0u; j < jEnd; j++) {
-    let kr = kRow4(bh, j); let shown = keyShown(bh, j);
-${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u]; let v${c} = v[kr + ${c}u];`).join("\n")}
+    let kr = row4(KL, bh, j); let vr = row4(VL, bh, j); let shown = keyShown(bh, j);
+${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u]; let v${c} = v[vr + ${c}u];`).join("\n")}
 ${
   range(R).map((r) =>
     `    let ds${r} = select(0.0, exp(${dotRow(`q${r}`, "k", D)} - lse${r}) * (${
@@ -140,27 +146,32 @@ ${
 ${
   range(R).map((r) =>
     `  if (row0 + ${r}u < Tq) {
-${range(D / 4).map((c) => `    out[qr${r} * D4 + ${c}u] = dq${r}_${c} * scale;`).join("\n")}
+    let at = row4(OL, bh, t${r});
+${range(D / 4).map((c) => `    out[at + ${c}u] = dq${r}_${c} * scale;`).join("\n")}
   }`
   ).join("\n")
 }
 }`;
 
-/** dK and dV for R key rows per thread, into one [2, BH, Tk, D] buffer (dK first). */
+/** dK and dV for R key rows per thread, into one buffer (dV at dK's place + params[27]). */
 export const attentionBlockGradKVWGSL = (D: number, R: number) => /* wgsl */ `
 ${BACKWARD_IO}
-${COMMON(D)}
+${COMMON}
 ${MAIN}
   let Tq = params[1]; let Tk = params[2];
   let blocks = (Tk + ${R - 1}u) / ${R}u;
   if (i >= params[0] * blocks) { return; }
   let bh = i / blocks; let jb = (i % blocks) * ${R}u;
   let scale = bitcast<f32>(params[4]);
-${range(R).map((r) => `  let kr${r} = kRow4(bh, min(jb + ${r}u, Tk - 1u));`).join("\n")}
+${
+  range(R).map((r) =>
+    `  let t${r} = min(jb + ${r}u, Tk - 1u); let kr${r} = row4(KL, bh, t${r}); let vr${r} = row4(VL, bh, t${r});`
+  ).join("\n")
+}
 ${
   range(R).flatMap((r) =>
     range(D / 4).map((c) =>
-      `  let k${r}_${c} = k[kr${r} + ${c}u] * scale; let v${r}_${c} = v[kr${r} + ${c}u];`
+      `  let k${r}_${c} = k[kr${r} + ${c}u] * scale; let v${r}_${c} = v[vr${r} + ${c}u];`
     )
   ).join("\n")
 }
@@ -178,9 +189,9 @@ ${
   // under the causal mask no query before the block's first key's first viewer sees any of its keys
   let iStart = select(0u, u32(max(i32(jb + Tq) - i32(Tk), 0)), params[5] != 0u);
   for (var r = iStart; r < Tq; r++) {
-    let qi = bh * Tq + r;
-    let lse = stats[2u * qi]; let di = stats[2u * qi + 1u];
-${range(D / 4).map((c) => `    let q${c} = q[qi * D4 + ${c}u]; let g${c} = dO[qi * D4 + ${c}u];`).join("\n")}
+    let si = bh * Tq + r; let qi = row4(QL, bh, r); let gi = row4(GL, bh, r);
+    let lse = stats[2u * si]; let di = stats[2u * si + 1u];
+${range(D / 4).map((c) => `    let q${c} = q[qi + ${c}u]; let g${c} = dO[gi + ${c}u];`).join("\n")}
 ${
   range(R).map((r) =>
     `    let p${r} = select(0.0, exp(${
@@ -197,14 +208,14 @@ ${
   ).join("\n")
 }
   }
-  let rows = params[0] * Tk;
+  let dV = params[${LAYOUT.dV}] / 4u;
 ${
   range(R).map((r) =>
     `  if (jb + ${r}u < Tk) {
-    let at = bh * Tk + jb + ${r}u;
+    let at = row4(OL, bh, t${r});
 ${
       range(D / 4).map((c) =>
-        `    out[at * D4 + ${c}u] = dk${r}_${c} * scale; out[(rows + at) * D4 + ${c}u] = dv${r}_${c};`
+        `    out[at + ${c}u] = dk${r}_${c} * scale; out[dV + at + ${c}u] = dv${r}_${c};`
       )
         .join("\n")
     }

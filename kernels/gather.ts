@@ -1,33 +1,38 @@
-// Gathers up to SOURCES tensors, each any strided view, into ranges of one flat buffer in one
-// launch: dst[at_s + j] = src_s[view_s(j)] for j < n_s. The optimizers use it to pack every
-// gradient into their flat buffers with ~1/6 of the launches one copy per tensor would take.
+// Gathers up to SOURCES tensors into ranges of one flat buffer in one launch:
+//   dst[at_s + j] = src_s[view_s(j)]  for j < n_s.
+// The optimizers use it to pack every gradient into their flat buffers with ~1/6 of the launches
+// one copy per tensor would take. A source that is contiguous is read as src[offset + j]; a strided
+// one walks its view (9 words of shape, 9 of strides), which costs a division per dim: `strided`
+// says which is which, compiled in.
 //
-// params: [total, then per source s: end_s (cumulative count), at_s, shape (9 words), view (9 words)]
-// One thread per element of the launch; it finds its source by comparing against the cumulative ends.
+// params: [per source s: n_s, at_s, shape (9 words), view (9 words)]
+// Grid: y = the source, x = a grid-stride loop over its elements (64-thread workgroups, a quarter
+// as many as the largest source has elements, up to GATHER_GROUPS), so each thread reads its
+// source's parameters once for several elements. The caller groups sources of similar size.
 // The binding limit (8 storage buffers per stage, the WebGPU default) bounds SOURCES: params + 6 + dst.
 
-import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
+import { PARAMS, VIEW_OFFSET } from "./common.ts";
 
 export const SOURCES = 6;
 /** words of params per source */
 export const SOURCE_WORDS = 20;
+/** the most workgroups along x: past that, threads loop */
+export const GATHER_GROUPS = 1024;
 
-const range = (n: number) => [...Array(n).keys()];
-
-export const gatherWGSL = (k: number) => /* wgsl */ `
+export const gatherWGSL = (strided: boolean[]) => /* wgsl */ `
 ${PARAMS}
-${range(k).map((s) => `@group(0) @binding(${s + 1}) var<storage, read> src${s}: array<f32>;`).join("\n")}
-@group(0) @binding(${k + 1}) var<storage, read_write> dst: array<f32>;
+${strided.map((_, s) => `@group(0) @binding(${s + 1}) var<storage, read> src${s}: array<f32>;`).join("\n")}
+@group(0) @binding(${strided.length + 1}) var<storage, read_write> dst: array<f32>;
 ${VIEW_OFFSET}
-${MAIN}
-  if (i >= params[0]) { return; }
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let s = gid.y; let stride = nwg.x * 64u;
+  let w = s * ${SOURCE_WORDS}u; let n = params[w]; let at = params[w + 1u];
 ${
-  range(k).map((s) => {
-    const at = 1 + s * SOURCE_WORDS, start = s === 0 ? "0u" : `params[${at - SOURCE_WORDS}u]`;
-    return `  if (i < params[${at}u]) {
-    let j = i - ${start};
-    dst[params[${at + 1}u] + j] = src${s}[view_offset(j, ${at + 2}u, ${at + 11}u)];
-    return;
+  strided.map((walk, s) => {
+    const from = walk ? `view_offset(j, w + 2u, w + 11u)` : `params[w + 11u] + j`;
+    return `  if (s == ${s}u) {
+    for (var j = gid.x; j < n; j = j + stride) { dst[at + j] = src${s}[${from}]; }
   }`;
   }).join("\n")
 }

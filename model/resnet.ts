@@ -1,15 +1,17 @@
-// ResNet 18/34/50/101/152 exactly as torchvision builds them (v1.5: the stride sits on the 3x3 conv
+// ResNet 18/34/50/101/152 exactly as torchvision builds them (and a ResNet-10: one basic block per
+// stage, for CPU-sized presets) (v1.5: the stride sits on the 3x3 conv
 // of a Bottleneck; downsample = 1x1 conv + BN), with torchvision's parameter and buffer names, so
 // ImageNet state dicts load unchanged. `widths` builds narrower variants of the same graph (the
 // test fixtures, CPU-sized presets); the defaults are torchvision's.
 
 import { F, isGradEnabled, nn, type Tensor, type TensorOptions } from "../tensor/mod.ts";
 
-export type Depth = 18 | 34 | 50 | 101 | 152;
+export type Depth = 10 | 18 | 34 | 50 | 101 | 152;
 export type BlockKind = "basic" | "bottleneck";
 export type Stage = "stem" | "layer1" | "layer2" | "layer3" | "layer4" | "fc";
 
 export const ARCHITECTURES: Record<Depth, { block: BlockKind; layers: [number, number, number, number] }> = {
+  10: { block: "basic", layers: [1, 1, 1, 1] },
   18: { block: "basic", layers: [2, 2, 2, 2] },
   34: { block: "basic", layers: [3, 4, 6, 3] },
   50: { block: "bottleneck", layers: [3, 4, 6, 3] },
@@ -245,6 +247,6 @@ function batchNorms(m: nn.Module): nn.BatchNorm2d[] {
 /** torchvision's resnet18 ... resnet152 (random weights; load ImageNet ones with loadWeights). */
 export function resnet(depth: Depth, opts: ResNetOptions = {}): ResNet {
   const arch = ARCHITECTURES[depth];
-  if (!arch) throw new Error(`resnet: depth must be one of 18, 34, 50, 101, 152, got ${depth}`);
+  if (!arch) throw new Error(`resnet: depth must be one of 10, 18, 34, 50, 101, 152, got ${depth}`);
   return new ResNet(arch.block, arch.layers, opts);
 }

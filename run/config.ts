@@ -40,7 +40,7 @@ export interface TrainConfig {
   vocabSize: number;
   maxLength: number;
   encoder: {
-    depth: 18 | 34 | 50 | 101 | 152;
+    depth: 10 | 18 | 34 | 50 | 101 | 152;
     widths: [number, number, number, number] | null;
     /** 16: layer4 keeps layer3's resolution, 8: layer3 keeps layer2's too; more image tokens from small images */
     outputStride: 8 | 16 | 32;

@@ -188,6 +188,18 @@ export const CASES: Record<string, Case[]> = {
       inputs: [x([1, 2, 3, 4]), x([1, 2, 3, 4]), x([1, 2, 3, 4])],
       fn: (q, k, v) => F.attention(q, k, v, { scale: 0.3 }),
     },
+    {
+      // heads as a projection gives them: [B, T, H, D] permuted, read and written in place; K and V
+      // two slices of one [B, T, 2, H, D] buffer; the output merged back to [B, T, H * D]
+      inputs: [x([2, 3, 2, 4]), x([2, 5, 2, 2, 4])],
+      fn: (q, kv) => {
+        const heads = (t: Tensor) => F.permute(t, [0, 2, 1, 3]);
+        const [k, v] = [0, 1].map((i) => heads(F.reshape(F.slice(kv, 2, i, i + 1), [2, 5, 2, 4])));
+        const out = F.attention(heads(q), k, v, { causal: true });
+        return F.reshape(F.permute(out, [0, 2, 1, 3]), [2, 3, 8]);
+      },
+      contiguousOnly: true,
+    },
   ],
   crossEntropy: [
     { inputs: [x([2, 3, 5]), idx([2, 3], [1, 4, -100, 0, 2, 2])], fn: (l, t) => F.crossEntropy(l, t) },

@@ -1,7 +1,7 @@
 // Every kernel variant of an op gives the CPU reference's results, not only the one the tuner picks.
 
 import assert from "node:assert";
-import { device, F, full, noGrad, tensor } from "../tensor/mod.ts";
+import { device, F, full, noGrad, type Tensor, tensor } from "../tensor/mod.ts";
 import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
 import { type Case, relError, run, sampleValues, weightsFor } from "./helpers/check.ts";
 import { CASES } from "./op_cases.ts";
@@ -57,6 +57,15 @@ const ATTENTION_CASES: Case[] = [
       high: 1,
     }],
     fn: (q, k, v, u) => F.attention(q, k, v, { keyPadding: F.binary("gt", u, 0.6) }),
+    contiguousOnly: true,
+  },
+  {
+    // [B, T, H, D] heads permuted (vec4-aligned strides), several row blocks, causal
+    inputs: [x([2, 11, 3, 8]), x([2, 9, 3, 8]), x([2, 9, 3, 8])],
+    fn: (q, k, v) => {
+      const heads = (t: Tensor) => F.permute(t, [0, 2, 1, 3]);
+      return F.permute(F.attention(heads(q), heads(k), heads(v), { causal: true }), [0, 2, 1, 3]);
+    },
     contiguousOnly: true,
   },
 ];

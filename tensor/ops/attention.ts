@@ -8,6 +8,7 @@ import {
   attentionGradQWGSL,
   attentionRowDotWGSL,
   attentionWGSL,
+  LAYOUT,
 } from "../../kernels/attention.ts";
 import {
   attentionBlockGradKVWGSL,
@@ -43,11 +44,21 @@ interface Geometry {
   causal: boolean;
 }
 
-/** K/V as the kernel reads them: rows of D contiguous floats, one stride per (b, h), one per t. */
-function kvView(t: Tensor): Tensor {
-  const [B, H] = t.shape, [sb, sh, , sd] = t.strides;
-  // the kernel addresses head bh = b * H + h at bh * sh: batch and head strides must agree
-  return sd === 1 && (B === 1 || sb === H * sh) ? t : packed(t);
+/**
+ * An operand as the kernels read it: rows of D contiguous floats, wherever the rows are (any b, h
+ * and t strides: [B, T, H, D] heads permuted to [B, H, T, D] are read in place), else a packed copy.
+ */
+const rowsOf = (t: Tensor): Tensor => (t.strides[3] === 1 || t.shape[3] === 1 ? t : packed(t));
+
+/**
+ * `count` outputs of shape [B, H, T, D], laid out token-major ([B, T, H, D] underneath) in one
+ * buffer: permuting an output back to [B, T, H, D] and merging the heads is then a free view.
+ */
+function tokenMajor(B: number, H: number, T: number, D: number, like: Tensor, count = 1): Tensor[] {
+  const buf = empty([count, B, T, H, D], { device: like.device, dtype: like.dtype }), n = B * T * H * D;
+  const outs = [...Array(count).keys()].map((i) => buf.view([B, H, T, D], [T * H * D, D, H * D, 1], i * n));
+  buf.dispose();
+  return outs;
 }
 
 export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions = {}): Tensor {
@@ -71,51 +82,43 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
     scale: o.scale ?? 1 / Math.sqrt(D),
     causal: o.causal ?? false,
   };
-  const [qc, kc, vc, pc] = [packed(q), kvView(k), kvView(v), pad ? packed(pad) : null];
-  const out = empty(q.shape, { device: q.device, dtype: q.dtype });
+  const [qc, kc, vc, pc] = [rowsOf(q), rowsOf(k), rowsOf(v), pad ? packed(pad) : null];
+  const [out] = tokenMajor(B, H, Tq, D, q);
   const stats = empty([g.BH * Tq, 2], { device: q.device, dtype: q.dtype });
   if (q.device === "cpu") attentionCPU(g, qc, kc, vc, pc, out, stats);
   else {
-    runPass(
-      "attention",
-      g,
-      Tq,
-      fitsBlocks(g, kc, vc),
-      () => attentionWGSL(D),
-      (R) => attentionBlockWGSL(D, R),
-      {
-        params: params(g, kc, pc),
-        reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
-        writes: [out.storage.binding, stats.storage.binding],
-      },
-    );
+    const io = { q: qc, k: kc, v: vc, dO: null, out };
+    runPass("attention", g, Tq, fitsBlocks(g, io), () => attentionWGSL(D), (R) => attentionBlockWGSL(D, R), {
+      params: params(g, pc, io),
+      reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
+      writes: [out.storage.binding, stats.storage.binding],
+    });
   }
   return fromOp("attention", out, [q, k, v], (dO) => {
-    const dOc = packed(dO);
-    const dQ = empty(q.shape, { device: q.device, dtype: q.dtype });
-    const dKV = empty([2, B, H, Tk, D], { device: q.device, dtype: q.dtype });
-    if (q.device === "cpu") attentionBackwardCPU(g, qc, kc, vc, pc, out, stats, dOc, dQ, dKV);
+    const gc = rowsOf(dO);
+    const [dQ] = tokenMajor(B, H, Tq, D, q), [dK, dV] = tokenMajor(B, H, Tk, D, q, 2);
+    if (q.device === "cpu") attentionBackwardCPU(g, qc, kc, vc, pc, gc, dQ, dK, dV);
     else {
-      const run = gpu();
-      run.run({
+      gpu().run({
         name: "attention_rowdot",
         code: attentionRowDotWGSL(D),
-        params: [g.BH, Tq],
-        reads: [out.storage.binding, dOc.storage.binding],
+        // O's layout goes where the rowdot kernel reads it: the output's place
+        params: params(g, pc, { q: qc, k: kc, v: vc, dO: gc, out }),
+        reads: [out.storage.binding, gc.storage.binding],
         writes: [stats.storage.binding],
         threads: g.BH * Tq,
       });
-      const reads = [qc, kc, vc, pc ?? qc, stats, dOc].map((t) => t.storage.binding);
-      const p = params(g, kc, pc), fits = fitsBlocks(g, kc, vc);
+      const reads = [qc, kc, vc, pc ?? qc, stats, gc].map((t) => t.storage.binding);
+      const dq = { q: qc, k: kc, v: vc, dO: gc, out: dQ }, dkv = { ...dq, out: dK, dV };
       runPass(
         "attention_dq",
         g,
         Tq,
-        fits,
+        fitsBlocks(g, dq),
         () => attentionGradQWGSL(D),
         (R) => attentionBlockGradQWGSL(D, R),
         {
-          params: p,
+          params: params(g, pc, dq),
           reads,
           writes: [dQ.storage.binding],
         },
@@ -124,18 +127,17 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
         "attention_dkv",
         g,
         Tk,
-        fits,
+        fitsBlocks(g, dkv),
         () => attentionGradKVWGSL(D),
         (R) => attentionBlockGradKVWGSL(D, R),
         {
-          params: p,
+          params: params(g, pc, dkv),
           reads,
-          writes: [dKV.storage.binding],
+          writes: [dK.storage.binding],
         },
       );
     }
-    const n = g.BH * Tk * D;
-    return [dQ, dKV.view(k.shape, undefined, 0), dKV.view(k.shape, undefined, n)];
+    return [dQ, dK, dV];
   });
 }
 
@@ -160,24 +162,40 @@ function runPass(
   }));
 }
 
-/** The blocked kernels load rows as vec4s: the head size and K/V's strides and offset must allow it. */
-const fitsBlocks = (g: Geometry, k: Tensor, v: Tensor) => (variant: Variant) =>
-  !variant.attnRows ||
-  [g.D, k.offset, k.strides[1], k.strides[2], v.offset, v.strides[1], v.strides[2]].every((x) => x % 4 === 0);
+/** The operands of one pass: inputs, the incoming gradient (backward), the output (and dV's place). */
+interface Operands {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  dO: Tensor | null;
+  out: Tensor;
+  dV?: Tensor;
+}
 
-function params(g: Geometry, k: Tensor, pad: Tensor | null): number[] {
-  return [
+/** A row layout as the kernels take it (kernels/attention.ts): offset, then the b, h and t strides. */
+const layout = (
+  t: Tensor | null,
+) => (t ? [t.offset, t.strides[0], t.strides[1], t.strides[2]] : [0, 0, 0, 0]);
+
+/** The blocked kernels load rows as vec4s: the head size and every layout must allow it. */
+const fitsBlocks = (g: Geometry, io: Operands) => (variant: Variant) =>
+  !variant.attnRows ||
+  [g.D, ...[io.q, io.k, io.v, io.dO, io.out, io.dV ?? null].flatMap(layout)].every((x) => x % 4 === 0);
+
+function params(g: Geometry, pad: Tensor | null, io: Operands): number[] {
+  const p = [
     g.BH,
     g.Tq,
     g.Tk,
     g.H,
     f32Bits(g.scale),
     g.causal ? 1 : 0,
-    k.strides[1],
-    k.strides[2],
     pad ? 1 : 0,
-    k.offset,
+    ...[io.q, io.k, io.v, io.dO, io.out].flatMap(layout),
+    io.dV ? io.dV.offset - io.out.offset : 0,
   ];
+  if (p.length !== LAYOUT.dV + 1) throw new Error("internal: attention params");
+  return p;
 }
 
 // ---- CPU reference ------------------------------------------------------------------------------
@@ -193,7 +211,8 @@ function row(
   Q: ArrayLike<number>,
   K: ArrayLike<number>,
   pad: ArrayLike<number> | null,
-  kRow: (bh: number, j: number) => number,
+  qRow: RowIndex,
+  kRow: RowIndex,
   bh: number,
   i: number,
 ) {
@@ -201,7 +220,7 @@ function row(
   for (let j = 0; j < g.Tk; j++) {
     if (!visible(g, pad, bh, i, j)) continue;
     let acc = 0;
-    for (let c = 0; c < g.D; c++) acc += Q[(bh * g.Tq + i) * g.D + c] * K[kRow(bh, j) + c];
+    for (let c = 0; c < g.D; c++) acc += Q[qRow(bh, i) + c] * K[kRow(bh, j) + c];
     s[j] = acc * g.scale;
   }
   const m = Math.max(...s), p = s.map((x) => (x === -Infinity ? 0 : Math.exp(x - m)));
@@ -209,9 +228,12 @@ function row(
   return { p: p.map((x) => (l > 0 ? x / l : 0)), lse: m + Math.log(l) };
 }
 
-/** Element offset of row j of head bh in a [B, H, T, D] view whose rows are contiguous. */
-function rowIndex(t: Tensor): (bh: number, j: number) => number {
-  return (bh, j) => t.offset + bh * t.strides[1] + j * t.strides[2];
+type RowIndex = (bh: number, t: number) => number;
+
+/** Element offset of row t of head bh = b * H + h in a [B, H, T, D] view whose rows are contiguous. */
+function rowIndex(t: Tensor, H: number): RowIndex {
+  const [sb, sh, st] = t.strides;
+  return (bh, j) => t.offset + Math.floor(bh / H) * sb + (bh % H) * sh + j * st;
 }
 
 function hosts(...ts: (Tensor | null)[]) {
@@ -228,53 +250,55 @@ function attentionCPU(
   stats: Tensor,
 ) {
   const [Q, K, V, P, O, S] = hosts(q, k, v, pad, out, stats);
-  const [kRow, vRow] = [rowIndex(k), rowIndex(v)];
+  const [qRow, kRow, vRow, oRow] = [q, k, v, out].map((t) => rowIndex(t, g.H));
   for (let bh = 0; bh < g.BH; bh++) {
     for (let i = 0; i < g.Tq; i++) {
-      const { p, lse } = row(g, Q!, K!, P, kRow, bh, i);
+      const { p, lse } = row(g, Q!, K!, P, qRow, kRow, bh, i);
       for (let c = 0; c < g.D; c++) {
         let acc = 0;
         for (let j = 0; j < g.Tk; j++) if (p[j]) acc += p[j] * V![vRow(bh, j) + c];
-        O![(bh * g.Tq + i) * g.D + c] = acc;
+        O![oRow(bh, i) + c] = acc;
       }
       S![2 * (bh * g.Tq + i)] = lse;
     }
   }
 }
 
+/** dQ, dK and dV (zeros on entry) from dO, recomputing each query row's probabilities. */
 function attentionBackwardCPU(
   g: Geometry,
   q: Tensor,
   k: Tensor,
   v: Tensor,
   pad: Tensor | null,
-  _out: Tensor,
-  _stats: Tensor,
   dO: Tensor,
   dQ: Tensor,
-  dKV: Tensor,
+  dK: Tensor,
+  dV: Tensor,
 ) {
-  const [Q, K, V, P, G, DQ, DKV] = hosts(q, k, v, pad, dO, dQ, dKV);
-  const [kRow, vRow] = [rowIndex(k), rowIndex(v)];
-  const { D, Tq, Tk } = g, dV0 = g.BH * Tk * D;
+  const [Q, K, V, P, G, DQ, DK, DV] = hosts(q, k, v, pad, dO, dQ, dK, dV);
+  const [qRow, kRow, vRow, gRow, dqRow, dkRow, dvRow] = [q, k, v, dO, dQ, dK, dV].map((t) =>
+    rowIndex(t, g.H)
+  );
+  const { D, Tq, Tk } = g;
   for (let bh = 0; bh < g.BH; bh++) {
     for (let i = 0; i < Tq; i++) {
-      const { p } = row(g, Q!, K!, P, kRow, bh, i), qi = (bh * Tq + i) * D;
+      const { p } = row(g, Q!, K!, P, qRow, kRow, bh, i), qi = qRow(bh, i), gi = gRow(bh, i);
       // dS_ij = P_ij (dP_ij - sum_j' P_ij' dP_ij'), dP_ij = dO_i . V_j
       const dp = p.map((pj, j) => {
         if (!pj) return 0;
         let acc = 0;
-        for (let c = 0; c < D; c++) acc += G![qi + c] * V![vRow(bh, j) + c];
+        for (let c = 0; c < D; c++) acc += G![gi + c] * V![vRow(bh, j) + c];
         return acc;
       });
       const di = p.reduce((s, pj, j) => s + pj * dp[j], 0);
       for (let j = 0; j < Tk; j++) {
         if (!p[j]) continue;
-        const ds = p[j] * (dp[j] - di) * g.scale, kj = (bh * Tk + j) * D;
+        const ds = p[j] * (dp[j] - di) * g.scale;
         for (let c = 0; c < D; c++) {
-          DQ![qi + c] += ds * K![kRow(bh, j) + c];
-          DKV![kj + c] += ds * Q![qi + c];
-          DKV![dV0 + kj + c] += p[j] * G![qi + c];
+          DQ![dqRow(bh, i) + c] += ds * K![kRow(bh, j) + c];
+          DK![dkRow(bh, j) + c] += ds * Q![qi + c];
+          DV![dvRow(bh, j) + c] += p[j] * G![gi + c];
         }
       }
     }

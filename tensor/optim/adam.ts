@@ -105,8 +105,9 @@ export class Adam extends Optimizer<AdamGroup> {
         }
         return;
       }
+      // one thread per vec4 (bucket sizes are multiples of 64)
       const header = [
-        b.params.size,
+        b.params.size / 4,
         this.decoupled ? 1 : 0,
         segments[i].length,
         ...[b1, b2, eps, bc1, bc2].map(f32Bits),
@@ -123,7 +124,7 @@ export class Adam extends Optimizer<AdamGroup> {
         params,
         reads: [b.grads.storage.binding, scale.storage.binding],
         writes: [b.params.storage.binding, m.storage.binding, v.storage.binding],
-        threads: b.params.size,
+        threads: b.params.size / 4,
       });
     });
   }

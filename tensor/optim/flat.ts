@@ -8,7 +8,7 @@
 // Gradients arrive from autograd as tensors of their own; gather() packs them into the bucket's
 // gradient buffer, up to 6 per launch (kernels/gather.ts).
 
-import { gatherWGSL, SOURCE_WORDS, SOURCES } from "../../kernels/gather.ts";
+import { GATHER_GROUPS, gatherWGSL, SOURCE_WORDS, SOURCES } from "../../kernels/gather.ts";
 import { shapeWords, viewWords } from "../../kernels/common.ts";
 import { zeros } from "../create.ts";
 import { copyInto } from "../ops/elementwise.ts";
@@ -121,8 +121,10 @@ export class FlatParams {
           forEachOffset(g.shape, [g], (i, [o]) => dst[at + i] = src[o]);
         }
       } else {
-        for (let i = 0; i < withGrad.length; i += SOURCES) {
-          this.#gatherLaunch(b, withGrad.slice(i, i + SOURCES));
+        // sources of similar sizes share a launch: its grid is as wide as the largest needs
+        const bySize = withGrad.toSorted((x, y) => x.p.size - y.p.size);
+        for (let i = 0; i < bySize.length; i += SOURCES) {
+          this.#gatherLaunch(b, bySize.slice(i, i + SOURCES));
         }
       }
       const segments: Segment[] = [];
@@ -137,23 +139,24 @@ export class FlatParams {
   }
 
   #gatherLaunch(b: Bucket, entries: Entry[]): void {
-    const params = [0];
+    const params: number[] = [];
     for (const { p, at } of entries) {
       const g = p.grad!;
       if (g.shape.join() !== p.shape.join()) {
         throw new Error(`gradient [${g.shape}] does not match its parameter [${p.shape}]`);
       }
-      params[0] += g.size;
-      params.push(params[0], at, ...shapeWords(g.shape), ...viewWords(g));
+      params.push(g.size, at, ...shapeWords(g.shape), ...viewWords(g));
     }
-    if (params.length !== 1 + entries.length * SOURCE_WORDS) throw new Error("internal: gather params");
+    if (params.length !== entries.length * SOURCE_WORDS) throw new Error("internal: gather params");
+    const largest = Math.max(...entries.map((e) => e.p.size));
     gpu().run({
       name: "gather_flat",
-      code: gatherWGSL(entries.length),
+      code: gatherWGSL(entries.map((e) => !e.p.grad!.isContiguous)),
       params,
       reads: entries.map((e) => e.p.grad!.storage.binding),
       writes: [b.grads.storage.binding],
-      threads: params[0],
+      // at least 4 elements per thread: llvmpipe pays for every workgroup it starts
+      workgroups: [Math.min(GATHER_GROUPS, Math.ceil(largest / 256)), entries.length, 1],
     });
   }
 
