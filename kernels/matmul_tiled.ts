@@ -16,6 +16,8 @@
 // Edges: rows and columns past M / N are clamped on load and skipped on store; k past K loads 0.
 // CPU adapters gain nothing from workgroup memory (1.6 GFLOPS measured on llvmpipe against 12-14
 // for the register-blocked vec4 kernel), so the tuner only tries this variant on real GPUs.
+// The loop (`tiledGemmWGSL`) takes its operands as sources, like kernels/gemm.ts: conv2d's
+// implicit GEMMs (kernels/conv2d_tiled.ts) run through the same code.
 
 import { PARAMS, VIEW_OFFSET } from "./common.ts";
 
@@ -32,67 +34,75 @@ export type TiledLayout = { a: "k" | "m"; b: "n" | "k" };
 
 const range = (n: number) => [...Array(n).keys()];
 
-export function matmulTiledWGSL({ tm, tn, bk }: TiledConfig, layout: TiledLayout): string {
+/**
+ * What the tiled loop below reads and writes: matmul's strided operands here, conv2d's implicit
+ * GEMMs in kernels/conv2d_tiled.ts. Slab element e of thread t is L = e * 256 + t of the slab
+ * (`slabIndex`); `setup` places it in workgroup memory and fixes what its fetches need.
+ */
+export interface TiledSource {
+  /** what the error for too much workgroup memory names */
+  name: string;
+  /** bindings and helpers, from binding 0 on */
+  decls: string;
+  /**
+   * main's first statements: M, N, K, bt (store's first argument), mTile, nTile, and for each slab
+   * element its row (ar{e}, br{e}) and slot (as{e} = k * (BM + 4) + row, bs{e} likewise)
+   */
+  setup: string;
+  /** the workgroup's k range, [first, end): k0 steps through it by BK */
+  k: [string, string];
+  /** statement setting register pa{e} (pb{e}) to A's (B's) element e of the slab at k0: 0 past the k range */
+  fetchA: (e: number) => string;
+  fetchB: (e: number) => string;
+  /** `fn store(bt, m, n, M, N, v: vec4<f32>)`: C[m, n .. n + 3] = v, skipping m >= M and n + j >= N */
+  storeFn: string;
+}
+
+/** Slab element e's k and row, `fast` the dim consecutive threads take (the operand's contiguous one). */
+export function slabIndex(e: number, bk: number, fast: "k" | "mn", rows: number): { k: string; r: string } {
+  const ix = fast === "k" ? { k: `L % ${bk}u`, r: `L / ${bk}u` } : { k: `L / ${rows}u`, r: `L % ${rows}u` };
+  const L = `(${e * 256}u + t)`;
+  return { k: ix.k.replaceAll("L", L), r: ix.r.replaceAll("L", L) };
+}
+
+/** The workgroup-tiled loop (see the header) over any source. */
+export function tiledGemmWGSL({ tm, tn, bk }: TiledConfig, src: TiledSource): string {
   const BM = 16 * tm, BN = 16 * tn;
   // workgroup rows are padded by one vec4: k-fast slab stores (8 threads, 8 k, one row) then fall
   // on distinct banks instead of one
   const PM = BM + 4, PN = BN + 4;
   // WebGPU guarantees 16 KiB of workgroup memory; more fails pipeline creation on some devices
   if (4 * bk * (PM + PN) > 16384) {
-    throw new Error(`matmul tiled ${tm}x${tn} bk ${bk}: over 16 KiB of workgroup memory`);
+    throw new Error(`${src.name} tiled ${tm}x${tn} bk ${bk}: over 16 KiB of workgroup memory`);
   }
   const EA = range((BM * bk) / 256), EB = range((BN * bk) / 256);
-  // Slab element e of thread t is L = e * 256 + t; the operand's contiguous dim varies fastest in L.
-  const slab = (fast: "k" | "mn", rows: number) =>
-    fast === "k" ? { k: `L % ${bk}u`, r: `L / ${bk}u` } : { k: `L / ${rows}u`, r: `L % ${rows}u` };
-  const ia = slab(layout.a === "k" ? "k" : "mn", BM), ib = slab(layout.b === "k" ? "k" : "mn", BN);
   const H = range(tm / 4), G = range(tn / 4);
-  // where each of the thread's slab elements comes from (row / column offset, k) and goes to
-  const source = (x: string, e: number, ix: { k: string; r: string }, rows: number, base: string) =>
-    `  let ${x}k${e} = ${ix.k.replaceAll("L", `(${e * 256}u + t)`)}; let ${x}r${e} = ${
-      ix.r.replaceAll("L", `(${e * 256}u + t)`)
-    };
-  let ${x}o${e} = ${base}; let ${x}s${e} = ${x}k${e} * ${rows}u + ${x}r${e};`;
-  const fetchA = (e: number) =>
-    `pa${e} = select(0.0, a[ao${e} + min(k0 + ak${e}, K - 1u) * sak], k0 + ak${e} < K);`;
-  const fetchB = (e: number) =>
-    `pb${e} = select(0.0, b_[bo${e} + min(k0 + bk${e}, K - 1u) * sbk], k0 + bk${e} < K);`;
   return /* wgsl */ `
-${PARAMS}
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b_: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-${VIEW_OFFSET}
+${src.decls}
 var<workgroup> As: array<vec4<f32>, ${(bk * PM) / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${(bk * PN) / 4}>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
-  let M = params[1]; let N = params[2]; let K = params[3];
-  let bt = wid.z;
-  let mTile = wid.x * ${BM}u; let nTile = wid.y * ${BN}u;
-  let aBase = view_offset(bt, 4u, 13u); let bBase = view_offset(bt, 4u, 24u);
-  let sam = params[22]; let sak = params[23]; let sbk = params[33]; let sbn = params[34];
-${EA.map((e) => source("a", e, ia, PM, `aBase + min(mTile + ar${e}, M - 1u) * sam`)).join("\n")}
-${EB.map((e) => source("b", e, ib, PN, `bBase + min(nTile + br${e}, N - 1u) * sbn`)).join("\n")}
+${src.setup}
 ${
     H.flatMap((h) => G.flatMap((g) => range(4).map((i) => `  var c${h}_${g}_${i} = vec4<f32>(0.0);`))).join(
       "\n",
     )
   }
   // the first slab, fetched into registers
-  var k0 = 0u;
-${EA.map((e) => `  var ${fetchA(e)}`).join("\n")}
-${EB.map((e) => `  var ${fetchB(e)}`).join("\n")}
-  for (; k0 < K; ) {
+  var k0 = ${src.k[0]};
+${EA.map((e) => `  var ${src.fetchA(e)}`).join("\n")}
+${EB.map((e) => `  var ${src.fetchB(e)}`).join("\n")}
+  for (; k0 < ${src.k[1]}; ) {
 ${EA.map((e) => `    As[as${e} / 4u][ar${e} % 4u] = pa${e};`).join("\n")}
 ${EB.map((e) => `    Bs[bs${e} / 4u][br${e} % 4u] = pb${e};`).join("\n")}
     workgroupBarrier();
     // fetch the next slab now: its global loads are in flight while this one is multiplied
     k0 = k0 + ${bk}u;
-${EA.map((e) => `    ${fetchA(e)}`).join("\n")}
-${EB.map((e) => `    ${fetchB(e)}`).join("\n")}
+${EA.map((e) => `    ${src.fetchA(e)}`).join("\n")}
+${EB.map((e) => `    ${src.fetchB(e)}`).join("\n")}
     for (var k = 0u; k < ${bk}u; k = k + 1u) {
 ${H.map((h) => `      let a${h} = As[k * ${PM / 4}u + lid.y + ${16 * h}u];`).join("\n")}
 ${G.map((g) => `      let b${g} = Bs[k * ${PN / 4}u + lid.x + ${16 * g}u];`).join("\n")}
@@ -118,14 +128,44 @@ ${
     ).join("\n")
   }
 }
+${src.storeFn}`;
+}
 
+export function matmulTiledWGSL({ tm, tn, bk }: TiledConfig, layout: TiledLayout): string {
+  const BM = 16 * tm, BN = 16 * tn;
+  const EA = range((BM * bk) / 256), EB = range((BN * bk) / 256);
+  // where each of the thread's slab elements comes from (row / column offset, k) and goes to
+  const source = (x: "a" | "b", e: number, rows: number, base: string) => {
+    const ix = slabIndex(e, bk, layout[x] === "k" ? "k" : "mn", rows);
+    return `  let ${x}k${e} = ${ix.k}; let ${x}r${e} = ${ix.r};
+  let ${x}o${e} = ${base}; let ${x}s${e} = ${x}k${e} * ${rows + 4}u + ${x}r${e};`;
+  };
+  return tiledGemmWGSL({ tm, tn, bk }, {
+    name: "matmul",
+    decls: `${PARAMS}
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b_: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+${VIEW_OFFSET}`,
+    setup: `  let M = params[1]; let N = params[2]; let K = params[3];
+  let bt = wid.z;
+  let mTile = wid.x * ${BM}u; let nTile = wid.y * ${BN}u;
+  let aBase = view_offset(bt, 4u, 13u); let bBase = view_offset(bt, 4u, 24u);
+  let sam = params[22]; let sak = params[23]; let sbk = params[33]; let sbn = params[34];
+${EA.map((e) => source("a", e, BM, `aBase + min(mTile + ar${e}, M - 1u) * sam`)).join("\n")}
+${EB.map((e) => source("b", e, BN, `bBase + min(nTile + br${e}, N - 1u) * sbn`)).join("\n")}`,
+    k: ["0u", "K"],
+    fetchA: (e) => `pa${e} = select(0.0, a[ao${e} + min(k0 + ak${e}, K - 1u) * sak], k0 + ak${e} < K);`,
+    fetchB: (e) => `pb${e} = select(0.0, b_[bo${e} + min(k0 + bk${e}, K - 1u) * sbk], k0 + bk${e} < K);`,
+    storeFn: `
 fn store(bt: u32, m: u32, n: u32, M: u32, N: u32, v: vec4<f32>) {
   if (m >= M) { return; }
   let row = (bt * M + m) * N;
   for (var j = 0u; j < 4u; j = j + 1u) {
     if (n + j < N) { out[row + n + j] = v[j]; }
   }
-}`;
+}`,
+  });
 }
 
 export function matmulTiledGrid(

@@ -82,7 +82,7 @@ const TINY: TrainConfig = {
   resume: false,
   seed: 1,
   steps: 2000,
-  batch: 16,
+  batch: 32,
   accumulate: 1,
   captionsPerImage: 1,
   imageSize: 64,
@@ -98,7 +98,7 @@ const TINY: TrainConfig = {
   vocabSize: 160,
   maxLength: 24,
   encoder: {
-    depth: 18,
+    depth: 10,
     widths: [32, 48, 96, 128],
     outputStride: 8,
     pretrained: "",

@@ -36,6 +36,23 @@ const ROWS_CASES: Case[] = [
   },
   { inputs: [x([2, 8, 5, 30]), x([20, 8, 3, 3])], fn: (t, w) => F.conv2d(t, w, null, { padding: 1 }) },
 ];
+// conv2d's workgroup-tiled kernels (64 or 128 rows of C by 64 or 128 columns, k slabs of 8 or 16):
+// each product crosses a tile edge in M and N somewhere, with k not a multiple of the slab, image
+// boundaries inside a thread's 4 columns, and weight-gradient split-K slices left empty.
+//   forward M x N x K: 70 x 180 x 27 (groups 2), 136 x 49 x 30, 9 x 30 x 630
+//   input:             3 x 180 x 630,            5 x 156 x 816, 70 x 30 x 81
+//   weight:            70 x 27 x 180,            136 x 30 x 49, 9 x 630 x 30
+const TILED_CASES: Case[] = [
+  {
+    inputs: [x([2, 6, 9, 10]), x([140, 3, 3, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { padding: 1, groups: 2 }),
+  },
+  {
+    inputs: [x([1, 5, 13, 12]), x([136, 5, 3, 2])],
+    fn: (t, w) => F.conv2d(t, w, null, { stride: 2, padding: [1, 2], dilation: [1, 2] }),
+  },
+  { inputs: [x([1, 70, 6, 5]), x([9, 70, 3, 3])], fn: (t, w) => F.conv2d(t, w, null, { padding: 1 }) },
+];
 // Attention with several row blocks per head and ragged ends: causal self-attention, causal with
 // fewer keys than queries (the first queries see nothing), and padded cross-attention.
 const ATTENTION_CASES: Case[] = [
@@ -68,6 +85,54 @@ const ATTENTION_CASES: Case[] = [
     },
     contiguousOnly: true,
   },
+  // The workgroup-tiled kernels own 64 (tiled32) or 32 (tiled16s2) rows and walk tiles of 32 or 16:
+  // several of each with ragged ends. Causal with Tk < Tq: the first 25 queries see nothing, and
+  // the key blocks skip whole query tiles.
+  {
+    inputs: [x([1, 2, 70, 8]), x([1, 2, 45, 8]), x([1, 2, 45, 8])],
+    fn: (q, k, v) => F.attention(q, k, v, { causal: true }),
+    contiguousOnly: true,
+  },
+  {
+    // causal self-attention (the diagonal crosses tiles), D = 32
+    inputs: [x([1, 1, 70, 32]), x([1, 1, 70, 32]), x([1, 1, 70, 32])],
+    fn: (q, k, v) => F.attention(q, k, v, { causal: true }),
+    contiguousOnly: true,
+  },
+  {
+    // padding that hides whole key tiles: batch 0 keys 0-31 and 40, batch 1 all but the last key
+    inputs: [x([2, 1, 20, 8]), x([2, 1, 50, 8]), x([2, 1, 50, 8])],
+    fn: (q, k, v) => {
+      const hide = [...Array(100).keys()].map((i) => (i < 50 ? i < 32 || i === 40 : i < 99) ? 1 : 0);
+      return F.attention(q, k, v, {
+        keyPadding: tensor(hide, [2, 50], { device: q.device, dtype: q.dtype }),
+      });
+    },
+    contiguousOnly: true,
+  },
+  {
+    // [B, T, H, D] heads permuted in place, causal, several tiles
+    inputs: [x([2, 40, 2, 16]), x([2, 35, 2, 16]), x([2, 35, 2, 16])],
+    fn: (q, k, v) => {
+      const heads = (t: Tensor) => F.permute(t, [0, 2, 1, 3]);
+      return F.permute(F.attention(heads(q), heads(k), heads(v), { causal: true }), [0, 2, 1, 3]);
+    },
+    contiguousOnly: true,
+  },
+  {
+    // D = 64: tiled32's tiles fill the 16 KiB of workgroup memory exactly. K and V rows 65 floats
+    // apart, read in place: the blocked kernels' vec4 loads rule them out (their D = 64 unrolled
+    // code takes tens of seconds to compile on llvmpipe)
+    inputs: [x([1, 1, 36, 64]), x([1, 1, 40, 65]), x([1, 1, 40, 65])],
+    fn: (q, k, v) => F.attention(q, F.slice(k, 3, 1, 65), F.slice(v, 3, 1, 65)),
+    contiguousOnly: true,
+  },
+  {
+    // D = 6: scalar columns (no vec4s), causal with more keys than queries
+    inputs: [x([1, 2, 33, 6]), x([1, 2, 37, 6]), x([1, 2, 37, 6])],
+    fn: (q, k, v) => F.attention(q, k, v, { causal: true }),
+    contiguousOnly: true,
+  },
 ];
 // conv2d's weight-gradient row kernel needs output rows of a multiple of 4: with stride, dilation,
 // groups, channel counts that are not multiples of its blocks, and fewer images than splits.
@@ -97,8 +162,8 @@ const EXTRA: Record<string, Case[]> = {
   ...LONG_ROWS,
   layerNorm_grad: LONG_ROWS.layerNorm,
   matmul: TILE_CASES,
-  conv2d: ROWS_CASES,
-  conv2d_weight: [...ROWS_CASES, ...WEIGHT_ROWS_CASES],
+  conv2d: [...ROWS_CASES, ...TILED_CASES],
+  conv2d_weight: [...ROWS_CASES, ...WEIGHT_ROWS_CASES, ...TILED_CASES],
   attention: ATTENTION_CASES,
   attention_dq: ATTENTION_CASES,
   attention_dkv: ATTENTION_CASES,

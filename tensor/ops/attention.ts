@@ -15,6 +15,12 @@ import {
   attentionBlockGradQWGSL,
   attentionBlockWGSL,
 } from "../../kernels/attention_block.ts";
+import {
+  type AttentionPass,
+  attentionTiledFits,
+  attentionTiledGrid,
+  attentionTiledWGSL,
+} from "../../kernels/attention_tiled.ts";
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
 import type { Dispatch } from "../webgpu/runtime.ts";
@@ -88,11 +94,20 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   if (q.device === "cpu") attentionCPU(g, qc, kc, vc, pc, out, stats);
   else {
     const io = { q: qc, k: kc, v: vc, dO: null, out };
-    runPass("attention", g, Tq, fitsBlocks(g, io), () => attentionWGSL(D), (R) => attentionBlockWGSL(D, R), {
-      params: params(g, pc, io),
-      reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
-      writes: [out.storage.binding, stats.storage.binding],
-    });
+    runPass(
+      "attention",
+      "forward",
+      g,
+      Tq,
+      fitsBlocks(g, io),
+      () => attentionWGSL(D),
+      (R) => attentionBlockWGSL(D, R),
+      {
+        params: params(g, pc, io),
+        reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
+        writes: [out.storage.binding, stats.storage.binding],
+      },
+    );
   }
   return fromOp("attention", out, [q, k, v], (dO) => {
     const gc = rowsOf(dO);
@@ -112,6 +127,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
       const dq = { q: qc, k: kc, v: vc, dO: gc, out: dQ }, dkv = { ...dq, out: dK, dV };
       runPass(
         "attention_dq",
+        "dq",
         g,
         Tq,
         fitsBlocks(g, dq),
@@ -125,6 +141,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
       );
       runPass(
         "attention_dkv",
+        "dkv",
         g,
         Tk,
         fitsBlocks(g, dkv),
@@ -143,10 +160,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
 
 /**
  * One pass over `rows` rows per head (queries, or keys for dK/dV): the one-row-per-thread kernel,
- * or a blocked one with R rows per thread, as the tuner picks for the shape (rows x keys x D).
+ * a blocked one with R rows per thread, or a workgroup per block of rows walking tiles in
+ * workgroup memory (kernels/attention_tiled.ts), as the tuner picks for the shape (rows x keys x D).
  */
 function runPass(
   op: string,
+  pass: AttentionPass,
   g: Geometry,
   rows: number,
   fits: (v: Variant) => boolean,
@@ -154,12 +173,22 @@ function runPass(
   block: (R: number) => string,
   io: Pick<Dispatch, "params" | "reads" | "writes">,
 ): void {
-  runVariant(op, { M: g.BH * g.Tq, N: g.Tk, K: g.D }, fits, (v) => ({
-    name: v.attnRows ? `${op}_${v.name}` : op,
-    code: v.attnRows ? block(v.attnRows) : row(),
-    ...io,
-    threads: g.BH * Math.ceil(rows / (v.attnRows ?? 1)),
-  }));
+  // the tiled kernels hold a tile of D-float rows in workgroup memory: D bounds them
+  const fitsTiled = (v: Variant) => fits(v) && (!v.attnTile || attentionTiledFits(pass, g.D, v.attnTile));
+  runVariant(op, { M: g.BH * g.Tq, N: g.Tk, K: g.D }, fitsTiled, (v) =>
+    v.attnTile
+      ? {
+        name: `${op}_${v.name}`,
+        code: attentionTiledWGSL(pass, g.D, v.attnTile),
+        ...io,
+        workgroups: attentionTiledGrid(g.BH, rows, v.attnTile),
+      }
+      : {
+        name: v.attnRows ? `${op}_${v.name}` : op,
+        code: v.attnRows ? block(v.attnRows) : row(),
+        ...io,
+        threads: g.BH * Math.ceil(rows / (v.attnRows ?? 1)),
+      });
 }
 
 /** The operands of one pass: inputs, the incoming gradient (backward), the output (and dV's place). */

@@ -19,6 +19,7 @@ import {
   conv2dRowsWeightGradWGSL,
   conv2dRowsWGSL,
 } from "../../kernels/conv2d_rows.ts";
+import { conv2dTiledGrid, conv2dTiledWGSL, type ConvTiledConfig } from "../../kernels/conv2d_tiled.ts";
 import { convEpilogueWGSL, type Epilogue } from "../../kernels/epilogue.ts";
 import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { type Launch, runVariant, type Variant } from "../webgpu/variants.ts";
@@ -137,13 +138,14 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     const rows = rowsGeometry(which, g);
     let wt: Tensor | null = null; // the weights as the rows kernel reads them, made on first use
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
-    const splitsOf = (v: Variant) => v.gemm?.splitK ?? v.wrows?.splits ?? 1;
+    const splitsOf = (v: Variant) => v.gemm?.splitK ?? v.wrows?.splits ?? v.convTiled?.splitK ?? 1;
     // A fused forward never takes a split-K variant: the epilogue would have to move into the
     // split-sum kernel, after the last partial. (No forward variant splits K today; the forward
     // GEMM's store has no partial-sum offset.)
     const fits = (v: Variant) =>
       (splitsOf(v) === 1 || (!fused && splitsOf(v) * out.size <= 1 << 24)) &&
-      (v.rows ? rows !== null : !v.wrows || weightRowsFit(g));
+      (v.rows ? rows !== null : !v.wrows || weightRowsFit(g)) &&
+      (!v.convTiled || tiledFit(which, v.convTiled, g));
     // Fused launches share the plain forward's variants and tuning key: the epilogue adds the same
     // per-output work to each, so it does not change which is fastest. (A stored winner whose
     // kernel hash is the other form's is re-timed once per process, as for two layers of one
@@ -161,7 +163,7 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
           workgroups: conv2dRowsGrid(v.rows, rows!),
         };
       }
-      if (!v.gemm && !v.wrows) {
+      if (!v.gemm && !v.wrows && !v.convTiled) {
         const params = [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G];
         const code = which === "forward" ? conv2dWGSL(fused?.e) : DIRECT[which]();
         return { name, code, params, ...io, threads: out.size };
@@ -172,6 +174,13 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
           code: conv2dRowsWeightGradWGSL(v.wrows, g),
           params: [G],
           workgroups: conv2dRowsWeightGradGrid(v.wrows, g),
+        }
+        : v.convTiled
+        ? {
+          name,
+          code: conv2dTiledWGSL(which, v.convTiled, g, fused?.e),
+          params: [G],
+          workgroups: conv2dTiledGrid(which, v.convTiled, g),
         }
         : {
           name,
@@ -216,6 +225,16 @@ function rowsGeometry(which: Which, g: Geometry): Geometry | null {
 
 /** The weight-gradient row kernel reads dy rows as vec4s and keeps every tap in registers. */
 const weightRowsFit = (g: Geometry) => g.OW % 4 === 0 && g.KH * g.KW <= 9;
+
+/**
+ * The workgroup-tiled kernels (kernels/conv2d_tiled.ts) take any geometry, groups and fused
+ * epilogue included; only their grid can exceed the device's limit (tiles of N * OH * OW in y),
+ * and split-K is for the weight gradient alone.
+ */
+function tiledFit(which: Which, c: ConvTiledConfig, g: Geometry): boolean {
+  const limit = gpu().device.limits.maxComputeWorkgroupsPerDimension;
+  return (which === "weight" || !c.splitK) && conv2dTiledGrid(which, c, g).every((n) => n <= limit);
+}
 
 /**
  * w [G * Cog, Cig, KH, KW] as wt [G, Cin', KH, KW, Cout'] of the conv the rows kernel runs: the

@@ -11,7 +11,9 @@
 import type { GemmConfig } from "../../kernels/gemm.ts";
 import type { Vec4Block } from "../../kernels/matmul.ts";
 import type { RowsConfig, WeightRowsConfig } from "../../kernels/conv2d_rows.ts";
+import type { ConvTiledConfig } from "../../kernels/conv2d_tiled.ts";
 import type { TiledConfig } from "../../kernels/matmul_tiled.ts";
+import type { AttentionTileConfig } from "../../kernels/attention_tiled.ts";
 import { gpu } from "../storage.ts";
 import type { Dispatch } from "./runtime.ts";
 import { tuner } from "./tuner.ts";
@@ -29,16 +31,26 @@ export interface Variant {
   wrows?: WeightRowsConfig;
   /** rows per thread of the register-blocked attention kernels (kernels/attention_block.ts) */
   attnRows?: number;
+  /** the workgroup-tiled attention kernels (kernels/attention_tiled.ts) */
+  attnTile?: AttentionTileConfig;
   /** the workgroup-tiled matmul */
   tiled?: TiledConfig;
+  /** conv2d's workgroup-tiled implicit GEMMs (kernels/conv2d_tiled.ts), split-K for the weight gradient */
+  convTiled?: ConvTiledConfig;
   /** row kernels (softmax, layerNorm): one workgroup per row instead of one thread */
   rowGroup?: boolean;
   /** only tuned on real GPUs: measured slower on CPU adapters, and kept out of their tuning keys */
   gpuOnly?: boolean;
 }
 
-// the fused attention passes: one row per thread (any layout), or R rows with vec4 loads
-const ATTENTION: Variant[] = [{ name: "row" }, ...[2, 4, 8].map((R) => ({ name: `block${R}`, attnRows: R }))];
+// the fused attention passes: one row per thread (any layout), R rows with vec4 loads, or (real
+// GPUs) a workgroup per block of rows walking tiles of the other side in workgroup memory
+const ATTENTION: Variant[] = [
+  { name: "row" },
+  ...[2, 4, 8].map((R) => ({ name: `block${R}`, attnRows: R })),
+  { name: "tiled32", attnTile: { bc: 32, split: 1 }, gpuOnly: true },
+  { name: "tiled16s2", attnTile: { bc: 16, split: 2 }, gpuOnly: true },
+];
 
 // the row kernels (kernels/rows.ts): a thread per row, or a workgroup per row
 const ROWS: Variant[] = [{ name: "thread" }, { name: "group", rowGroup: true }];
@@ -71,6 +83,10 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "rows16x8", rows: { tm: 16, tn: 8 } },
     { name: "rows16x14", rows: { tm: 16, tn: 14 } },
     { name: "rows8x28", rows: { tm: 8, tn: 28 } },
+    // forward and input gradient; M = Cog or Cig is often 64, so a 64-row tile with 128 columns
+    { name: "tiled4x4", convTiled: { tm: 4, tn: 4, bk: 16 }, gpuOnly: true },
+    { name: "tiled4x8", convTiled: { tm: 4, tn: 8, bk: 16 }, gpuOnly: true },
+    { name: "tiled8x8", convTiled: { tm: 8, tn: 8, bk: 8 }, gpuOnly: true },
   ],
   softmax: ROWS,
   layerNorm: ROWS,
@@ -89,6 +105,9 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "wrows8x2", wrows: { tco: 8, tci: 2, splits: 1 } },
     { name: "wrows16x2", wrows: { tco: 16, tci: 2, splits: 1 } },
     { name: "wrows8x2s8", wrows: { tco: 8, tci: 2, splits: 8 } },
+    { name: "tiled8x8", convTiled: { tm: 8, tn: 8, bk: 8 }, gpuOnly: true },
+    { name: "tiled8x8s8", convTiled: { tm: 8, tn: 8, bk: 8, splitK: 8 }, gpuOnly: true },
+    { name: "tiled4x4s16", convTiled: { tm: 4, tn: 4, bk: 16, splitK: 16 }, gpuOnly: true },
   ],
 };
 
@@ -149,14 +168,32 @@ function shapeClass({ M, N, K }: Dims): string {
 }
 
 /** Untuned choice: register blocking for CPU adapters (measured on llvmpipe), big tiles elsewhere. */
-function defaultFor(op: string, { M, N }: Dims, fitting: Variant[]): string {
+function defaultFor(op: string, { M, N, K }: Dims, fitting: Variant[]): string {
   const names = fitting.map((v) => v.name);
   if (op === "matmul") {
     if (M <= 2) return "blocked1x4";
     if (names.includes("tiled8x8")) return M * N >= 2 ** 16 ? "tiled8x8" : "tiled4x4";
     return names.includes("vec4_16x8") ? "vec4_16x8" : "blocked4x8";
   }
-  if (op === "conv2d") return names.includes("rows16x8") ? "rows16x8" : "gemm8x4";
-  if (op === "conv2d_weight") return "gemm4x4s8";
+  if (op === "conv2d") {
+    // real GPUs (the tiled variants are candidates): workgroup tiles once there are enough of them
+    if (names.includes("tiled8x8") && M * N >= 2 ** 16) return M > 64 ? "tiled8x8" : "tiled4x8";
+    return names.includes("rows16x8") ? "rows16x8" : "gemm8x4";
+  }
+  if (op === "conv2d_weight") {
+    // a small output over a long k: many split-K slices; a larger one needs fewer (and partial
+    // sums too large for any split leave tiled8x8)
+    if (names.includes("tiled8x8") && M * N * K >= 2 ** 24) {
+      const split = M * N <= 2 ** 18 ? "tiled4x4s16" : "tiled8x8s8";
+      return names.includes(split) ? split : "tiled8x8";
+    }
+    return "gemm4x4s8";
+  }
+  // tiled where it fits (never on CPU adapters: gpuOnly); the backward holds 3-4 head-sized rows per
+  // row, which two threads per row halve before they spill (reasoned from register counts, not timed)
+  if (op.startsWith("attention")) {
+    const order = op === "attention" ? ["tiled32", "tiled16s2"] : ["tiled16s2", "tiled32"];
+    return order.find((n) => names.includes(n)) ?? names[0];
+  }
   return names[0];
 }
