@@ -61,9 +61,11 @@ ${MAIN}
   for (var c = 0u; c < D; c++) { qv[c] = q[qr + c] * scale; acc[c] = 0.0; }
   var m = bitcast<f32>(0xff800000u);
   var l = 0.0;
+  // a key row's address is base + j * stride: hoisted, since every param read is a load
+  let k0 = rowAt(KL, bh, 0u); let ks = params[KL + 3u]; let v0 = rowAt(VL, bh, 0u); let vs = params[VL + 3u];
   for (var j = 0u; j < Tk; j++) {
     if (!visible(bh, row, j)) { continue; }
-    let kr = rowAt(KL, bh, j); let vr = rowAt(VL, bh, j);
+    let kr = k0 + j * ks; let vr = v0 + j * vs;
     var s = 0.0;
     for (var c = 0u; c < D; c++) { s = fma(qv[c], k[kr + c], s); }
     let mNew = max(m, s);
@@ -119,9 +121,11 @@ ${MAIN}
   let qr = rowAt(QL, bh, row); let gr = rowAt(GL, bh, row);
   for (var c = 0u; c < D; c++) { qv[c] = q[qr + c] * scale; dov[c] = dO[gr + c]; acc[c] = 0.0; }
   let li = stats[2u * i]; let di = stats[2u * i + 1u];
+  // a key row's address is base + j * stride: hoisted, since every param read is a load
+  let k0 = rowAt(KL, bh, 0u); let ks = params[KL + 3u]; let v0 = rowAt(VL, bh, 0u); let vs = params[VL + 3u];
   for (var j = 0u; j < Tk; j++) {
     if (!visible(bh, row, j)) { continue; }
-    let kr = rowAt(KL, bh, j); let vr = rowAt(VL, bh, j);
+    let kr = k0 + j * ks; let vr = v0 + j * vs;
     var s = 0.0; var dp = 0.0;
     for (var c = 0u; c < D; c++) { s = fma(qv[c], k[kr + c], s); dp = fma(dov[c], v[vr + c], dp); }
     let ds = exp(s - li) * (dp - di);
@@ -146,9 +150,10 @@ ${MAIN}
   var dk: array<f32, ${D}>;
   var dv: array<f32, ${D}>;
   for (var c = 0u; c < D; c++) { kv[c] = k[kr + c] * scale; vv[c] = v[vr + c]; dk[c] = 0.0; dv[c] = 0.0; }
+  let q0 = rowAt(QL, bh, 0u); let qs = params[QL + 3u]; let g0 = rowAt(GL, bh, 0u); let gs = params[GL + 3u];
   for (var r = 0u; r < Tq; r++) {
     if (!visible(bh, r, j)) { continue; }
-    let qi = rowAt(QL, bh, r); let gi = rowAt(GL, bh, r);
+    let qi = q0 + r * qs; let gi = g0 + r * gs;
     var s = 0.0; var dp = 0.0;
     for (var c = 0u; c < D; c++) { s = fma(q[qi + c], kv[c], s); dp = fma(dO[gi + c], vv[c], dp); }
     let p = exp(s - stats[2u * (bh * Tq + r)]);

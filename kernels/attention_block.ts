@@ -75,8 +75,9 @@ ${QUERY_BLOCK(R)}
 ${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var o${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
 ${range(R).map((r) => `  var m${r} = bitcast<f32>(0xff800000u); var l${r} = 0.0;`).join("\n")}
+  let k0 = rowAt(KL, bh, 0u); let ks = params[KL + 3u]; let v0 = rowAt(VL, bh, 0u); let vs = params[VL + 3u];
   for (var j = 0u; j < jEnd; j++) {
-    let kr = row4(KL, bh, j); let vr = row4(VL, bh, j); let shown = keyShown(bh, j);
+    let kr = (k0 + j * ks) / 4u; let vr = (v0 + j * vs) / 4u; let shown = keyShown(bh, j);
 ${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u];`).join("\n")}
 ${
   range(R).map((r) =>
@@ -126,8 +127,9 @@ ${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
 ${loadRows("g", "dO", (r) => `row4(GL, bh, t${r})`, R, D).join("\n")}
 ${range(R).map((r) => `  let lse${r} = stats[2u * sr${r}]; let di${r} = stats[2u * sr${r} + 1u];`).join("\n")}
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var dq${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
+  let k0 = rowAt(KL, bh, 0u); let ks = params[KL + 3u]; let v0 = rowAt(VL, bh, 0u); let vs = params[VL + 3u];
   for (var j = 0u; j < jEnd; j++) {
-    let kr = row4(KL, bh, j); let vr = row4(VL, bh, j); let shown = keyShown(bh, j);
+    let kr = (k0 + j * ks) / 4u; let vr = (v0 + j * vs) / 4u; let shown = keyShown(bh, j);
 ${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u]; let v${c} = v[vr + ${c}u];`).join("\n")}
 ${
   range(R).map((r) =>
@@ -188,8 +190,9 @@ ${
 }
   // under the causal mask no query before the block's first key's first viewer sees any of its keys
   let iStart = select(0u, u32(max(i32(jb + Tq) - i32(Tk), 0)), params[5] != 0u);
+  let q0 = rowAt(QL, bh, 0u); let qs = params[QL + 3u]; let g0 = rowAt(GL, bh, 0u); let gs = params[GL + 3u];
   for (var r = iStart; r < Tq; r++) {
-    let si = bh * Tq + r; let qi = row4(QL, bh, r); let gi = row4(GL, bh, r);
+    let si = bh * Tq + r; let qi = (q0 + r * qs) / 4u; let gi = (g0 + r * gs) / 4u;
     let lse = stats[2u * si]; let di = stats[2u * si + 1u];
 ${range(D / 4).map((c) => `    let q${c} = q[qi + ${c}u]; let g${c} = dO[gi + ${c}u];`).join("\n")}
 ${

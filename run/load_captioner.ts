@@ -20,8 +20,15 @@ export interface LoadedCaptioner {
 /** The shipped model: made by `deno task train` with the default preset (see models/tiny/README.md). */
 export const SHIPPED_MODEL = new URL("../models/tiny/model.safetensors", import.meta.url);
 
+/** A model file, or a run folder (runs/tiny) standing for the model file it wrote. */
 export async function loadCaptioner(path: string | URL = SHIPPED_MODEL): Promise<LoadedCaptioner> {
-  const file = path instanceof URL ? path.pathname : path;
+  let file = path instanceof URL ? path.pathname : path;
+  if ((await Deno.stat(file).catch(() => null))?.isDirectory) {
+    file = `${file.replace(/\/+$/, "")}/model.safetensors`;
+    if (!(await Deno.stat(file).catch(() => null))) {
+      throw new Error(`${path}: a folder without model.safetensors (give a model file or a run folder)`);
+    }
+  }
   const { weights, meta } = await loadModel(file);
   const config = meta.config as SavedConfig;
   if (!config || typeof config.vocabSize !== "number" || typeof config.imageSize !== "number") {
