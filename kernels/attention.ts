@@ -42,13 +42,17 @@ fn visible(bh: u32, i: u32, j: u32) -> bool {
   return true;
 }`;
 
-export const attentionWGSL = (D: number) => /* wgsl */ `
+/** The forward's bindings (the tiled kernels share them). */
+export const FORWARD_IO = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read> pad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;
-@group(0) @binding(6) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> stats: array<f32>;`;
+
+export const attentionWGSL = (D: number) =>
+  /* wgsl */ `${FORWARD_IO}
 ${COMMON(D)}
 ${MAIN}
   let Tq = params[1]; let Tk = params[2];
@@ -97,7 +101,8 @@ ${MAIN}
   stats[2u * i + 1u] = di;
 }`;
 
-const BACKWARD_IO = /* wgsl */ `
+/** The backward passes' bindings (the tiled kernels share them). */
+export const BACKWARD_IO = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;

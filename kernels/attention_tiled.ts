@@ -42,7 +42,7 @@
 // (kernels/matmul_tiled.ts), so these variants are gpuOnly: the tuner tries them only on real
 // GPUs; llvmpipe runs them only in the tests.
 
-import { LAYOUT, ROW_LAYOUT } from "./attention.ts";
+import { BACKWARD_IO, FORWARD_IO, LAYOUT, ROW_LAYOUT } from "./attention.ts";
 import { PARAMS } from "./common.ts";
 
 export interface AttentionTileConfig {
@@ -80,23 +80,6 @@ export function attentionTiledGrid(
   const y = Math.ceil(groups / MAX_GROUPS);
   return [Math.ceil(groups / y), y, 1];
 }
-
-const FORWARD_IO = /* wgsl */ `
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> pad: array<f32>;
-@group(0) @binding(5) var<storage, read_write> o: array<f32>;
-@group(0) @binding(6) var<storage, read_write> stats: array<f32>;`;
-
-const BACKWARD_IO = /* wgsl */ `
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> pad: array<f32>;
-@group(0) @binding(5) var<storage, read> stats: array<f32>;
-@group(0) @binding(6) var<storage, read> dO: array<f32>;
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;`;
 
 /** The WGSL of one pass for head size D. */
 export function attentionTiledWGSL(pass: AttentionPass, D: number, c: AttentionTileConfig): string {
