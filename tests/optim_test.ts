@@ -133,6 +133,11 @@ Deno.test("optimizers reject tensors that do not require grad and duplicated par
   const p = tensor([1, 2], [2], { device: "cpu", requiresGrad: true });
   assert.throws(() => new optim.Adam([tensor([1], [1], { device: "cpu" })]), /does not require grad/);
   assert.throws(() => new optim.AdamW([{ params: [p] }, { params: [p] }]), /more than one group/);
+  // AdamW moves its parameters into its own buffers: a second one would update a stale copy
+  const first = new optim.AdamW([p]);
+  assert.throws(() => new optim.AdamW([p]), /already belongs to another optimizer/);
+  first.dispose();
+  new optim.AdamW([p]).dispose();
 });
 
 Deno.test("optimizer state round-trips: a resumed AdamW takes the same next step", async () => {

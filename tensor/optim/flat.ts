@@ -44,6 +44,9 @@ export interface Segment {
 
 const alignUp = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
+/** Parameters living in some optimizer's buckets: a second optimizer would update a stale copy. */
+const placed = new WeakSet<Tensor>();
+
 export class FlatParams {
   readonly buckets: Bucket[] = [];
   #views = new Map<Tensor, Record<string, Tensor>>();
@@ -60,6 +63,11 @@ export class FlatParams {
         );
       }
       if (!p.isContiguous) throw new Error(`optimizer parameter [${p.shape}] is not contiguous`);
+      if (placed.has(p)) {
+        throw new Error(
+          `parameter [${p.shape}] already belongs to another optimizer (dispose that one first)`,
+        );
+      }
     }
     const binding = device === "webgpu" ? gpu().device.limits.maxStorageBufferBindingSize / 4 : Infinity;
     const limit = Math.max(ALIGN, Math.floor(Math.min(binding, bucketElements) / ALIGN) * ALIGN);
@@ -92,6 +100,7 @@ export class FlatParams {
       copyInto(place, p);
       place.dispose();
       p.relocate(b.params.storage, at);
+      placed.add(p);
       this.#views.set(
         p,
         Object.fromEntries(this.slotNames.map((n) => [n, b.slots[n].view(p.shape, undefined, at).keep()])),
@@ -161,7 +170,10 @@ export class FlatParams {
   }
 
   dispose(): void {
-    for (const views of this.#views.values()) for (const t of Object.values(views)) t.dispose();
+    for (const [p, views] of this.#views) {
+      placed.delete(p);
+      for (const t of Object.values(views)) t.dispose();
+    }
     this.#views.clear();
     for (const b of this.buckets) {
       for (const t of [b.params, b.grads, ...Object.values(b.slots)]) t.dispose();
