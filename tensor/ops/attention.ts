@@ -93,21 +93,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   const stats = empty([g.BH * Tq, 2], { device: q.device, dtype: q.dtype });
   if (q.device === "cpu") attentionCPU(g, qc, kc, vc, pc, out, stats);
   else {
-    const io = { q: qc, k: kc, v: vc, dO: null, out };
-    runPass(
-      "attention",
-      "forward",
-      g,
-      Tq,
-      fitsBlocks(g, io),
-      () => attentionWGSL(D),
-      (R) => attentionBlockWGSL(D, R),
-      {
-        params: params(g, pc, io),
-        reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
-        writes: [out.storage.binding, stats.storage.binding],
-      },
-    );
+    runPass("attention", "forward", g, pc, { q: qc, k: kc, v: vc, dO: null, out }, Tq, {
+      row: () => attentionWGSL(D),
+      block: (R) => attentionBlockWGSL(D, R),
+      reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
+      writes: [out.storage.binding, stats.storage.binding],
+    });
   }
   return fromOp("attention", out, [q, k, v], (dO) => {
     const gc = rowsOf(dO);
@@ -125,34 +116,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
       });
       const reads = [qc, kc, vc, pc ?? qc, stats, gc].map((t) => t.storage.binding);
       const dq = { q: qc, k: kc, v: vc, dO: gc, out: dQ }, dkv = { ...dq, out: dK, dV };
-      runPass(
-        "attention_dq",
-        "dq",
-        g,
-        Tq,
-        fitsBlocks(g, dq),
-        () => attentionGradQWGSL(D),
-        (R) => attentionBlockGradQWGSL(D, R),
-        {
-          params: params(g, pc, dq),
-          reads,
-          writes: [dQ.storage.binding],
-        },
-      );
-      runPass(
-        "attention_dkv",
-        "dkv",
-        g,
-        Tk,
-        fitsBlocks(g, dkv),
-        () => attentionGradKVWGSL(D),
-        (R) => attentionBlockGradKVWGSL(D, R),
-        {
-          params: params(g, pc, dkv),
-          reads,
-          writes: [dK.storage.binding],
-        },
-      );
+      runPass("attention_dq", "dq", g, pc, dq, Tq, {
+        row: () => attentionGradQWGSL(D),
+        block: (R) => attentionBlockGradQWGSL(D, R),
+        reads,
+        writes: [dQ.storage.binding],
+      });
+      runPass("attention_dkv", "dkv", g, pc, dkv, Tk, {
+        row: () => attentionGradKVWGSL(D),
+        block: (R) => attentionBlockGradKVWGSL(D, R),
+        reads,
+        writes: [dK.storage.binding],
+      });
     }
     return [dQ, dK, dV];
   });
@@ -167,15 +142,20 @@ function runPass(
   op: string,
   pass: AttentionPass,
   g: Geometry,
+  pad: Tensor | null,
+  operands: Operands,
   rows: number,
-  fits: (v: Variant) => boolean,
-  row: () => string,
-  block: (R: number) => string,
-  io: Pick<Dispatch, "params" | "reads" | "writes">,
+  { row, block, reads, writes }: {
+    row: () => string;
+    block: (R: number) => string;
+    reads: Dispatch["reads"];
+    writes: Dispatch["writes"];
+  },
 ): void {
+  const io = { params: params(g, pad, operands), reads, writes }, blocks = fitsBlocks(g, operands);
   // the tiled kernels hold a tile of D-float rows in workgroup memory: D bounds them
-  const fitsTiled = (v: Variant) => fits(v) && (!v.attnTile || attentionTiledFits(pass, g.D, v.attnTile));
-  runVariant(op, { M: g.BH * g.Tq, N: g.Tk, K: g.D }, fitsTiled, (v) =>
+  const fits = (v: Variant) => blocks(v) && (!v.attnTile || attentionTiledFits(pass, g.D, v.attnTile));
+  runVariant(op, { M: g.BH * g.Tq, N: g.Tk, K: g.D }, fits, (v) =>
     v.attnTile
       ? {
         name: `${op}_${v.name}`,
