@@ -162,7 +162,12 @@ export async function main(args: string[] = Deno.args): Promise<number> {
   // overwrites the groups' current (already scheduled) rates.
   // How far the run is (0..1): by steps, or by the time budget when that ends it first.
   const run = { progress: (resumed?.trainer.step ?? 0) / cfg.steps };
-  const decay = optim.warmupInverseSqrt(cfg.warmup);
+  const decays = { "inverse-sqrt": optim.warmupInverseSqrt, constant: optim.warmupConstant };
+  const decayName = cfg.decay ?? "inverse-sqrt"; // runs saved before the option existed
+  if (!(decayName in decays)) {
+    throw new Error(`--decay must be inverse-sqrt or constant, got "${decayName}"`);
+  }
+  const decay = decays[decayName](cfg.warmup);
   const sched = new optim.LRScheduler(opt, (t) => decay(t) * optim.cooldown(run.progress, cfg.cooldown));
   if (resumed) {
     opt.loadStateDict({ ...resumed.trainer.optimizer, tensors: resumed.optimizer });

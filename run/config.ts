@@ -28,6 +28,8 @@ export interface TrainConfig {
   lr: { encoder: number; decoder: number };
   weightDecay: number;
   warmup: number;
+  /** after the warmup: "inverse-sqrt" (the seed's 1/sqrt(t) decay) or "constant" (only the cooldown lowers it) */
+  decay: "inverse-sqrt" | "constant";
   /** the lr falls linearly to 0 over this last share of the run (steps or minutes, whichever ends it first) */
   cooldown: number;
   clip: number;
@@ -89,6 +91,7 @@ const TINY: TrainConfig = {
   lr: { encoder: 3e-3, decoder: 3e-3 },
   weightDecay: 0.01,
   warmup: 50,
+  decay: "inverse-sqrt",
   cooldown: 0.25,
   clip: 1,
   labelSmoothing: 0.1,
@@ -140,6 +143,7 @@ const SEED: TrainConfig = {
   lr: { encoder: 1e-4, decoder: 1e-3 },
   weightDecay: 0.05,
   warmup: 500,
+  decay: "inverse-sqrt",
   cooldown: 0,
   augment: { max: 1, c: 5 },
   vocabSize: 15000,

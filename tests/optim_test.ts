@@ -114,11 +114,15 @@ for (const dev of ["cpu", "webgpu"] as const) {
   });
 }
 
-Deno.test("schedules: warmup then inverse square root; cosine; cooldown", () => {
+Deno.test("schedules: warmup then inverse square root or constant; cosine; cooldown", () => {
   const f = optim.warmupInverseSqrt(500);
   assert.equal(f(1), 1 / 500);
   assert.equal(f(500), 1);
   assert.equal(f(2000), 0.5);
+  const k = optim.warmupConstant(50);
+  assert.equal(k(25), 0.5);
+  assert.equal(k(50), 1);
+  assert.equal(k(5000), 1);
   const c = optim.cosine(110, { warmup: 10, minFactor: 0.1 });
   assert.equal(c(5), 0.5);
   assert(Math.abs(c(60) - 0.55) < 1e-12);

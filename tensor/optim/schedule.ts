@@ -10,6 +10,11 @@ export function warmupInverseSqrt(warmup: number): Schedule {
   return (t) => (t <= warmup ? t / warmup : Math.sqrt(warmup / t));
 }
 
+/** Linear warmup to 1 over `warmup` steps, then 1: a run's cooldown (below) is its only decay. */
+export function warmupConstant(warmup: number): Schedule {
+  return (t) => Math.min(1, t / Math.max(1, warmup));
+}
+
 /** Linear warmup, then half a cosine from 1 down to `minFactor` at step `total`. */
 export function cosine(total: number, { warmup = 0, minFactor = 0 } = {}): Schedule {
   return (t) => {

@@ -62,6 +62,7 @@ export class Runtime {
   #arenaUsed = 0;
   #align: number;
   #error: string | null = null;
+  #closing = false;
   dispatches = 0;
   submits = 0;
 
@@ -76,6 +77,17 @@ export class Runtime {
       this.#error ??= (e as GPUUncapturedErrorEvent).error.message;
     });
     device.lost.then((info) => this.#error ??= `device lost: ${info.message}`);
+    // Deno frees a program's (or a test module's) GPU objects when it ends, and lavapipe may still be
+    // running submitted work against them then (a CI run once died at exit with "corrupted size vs.
+    // prev_size"). A program's event loop is held open until the queue is idle (`deno test` ends a
+    // module without waiting); either way the device is destroyed in order before the isolate goes.
+    globalThis.addEventListener("beforeunload", (e) => {
+      if (this.#closing) return;
+      this.#closing = true;
+      e.preventDefault();
+      device.queue.onSubmittedWorkDone().finally(() => device.destroy());
+    });
+    globalThis.addEventListener("unload", () => device.destroy());
   }
 
   /** Null when this machine has no WebGPU adapter at all. */
