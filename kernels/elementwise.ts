@@ -35,11 +35,14 @@ const INV_SQRT_2PI: f32 = 0.3989422804014327;`;
  * are flat, and index arithmetic (divisions per dim, which CPU adapters cannot vectorise) costs
  * far more than the arithmetic of the op itself, so each combination gets its own kernel.
  */
-export type Access = "flat" | "scalar" | "strided";
+export type Access = "flat" | "scalar" | "strided" | `row:${number}`;
 
+/** "row:P" (operands only): repeats every P output elements, as a bias broadcast over the leading dims
+ * does; P is compiled in, so the remainder is a multiply, not a division per element. */
 function address(kind: Access, viewAt: number): string {
   if (kind === "flat") return `params[${viewAt}u] + i`;
   if (kind === "scalar") return `params[${viewAt}u]`;
+  if (kind.startsWith("row:")) return `params[${viewAt}u] + i % ${kind.slice(4)}u`;
   return `view_offset(i, 1u, ${viewAt}u)`;
 }
 

@@ -16,6 +16,7 @@ const binary = (f: (a: Tensor, b: Tensor) => Tensor, a = x, b = x): Case[] => [
   { inputs: [a([3, 1, 5]), b([4, 1])], fn: f }, // both sides broadcast
   { inputs: [a([1]), b([2, 3])], fn: f }, // left side broadcast only
   { inputs: [a([2, 3, 4]), b([])], fn: f }, // scalar on the right
+  { inputs: [a([2, 3, 4]), b([3, 4])], fn: f }, // a bias: the right side repeats every 12 elements
 ];
 const reduce = (f: (t: Tensor, axes?: number | number[], keep?: boolean) => Tensor): Case[] => [
   // few outputs over a long reduction: the kernel splits each output's work, then reduces the parts
@@ -116,6 +117,11 @@ export const CASES: Record<string, Case[]> = {
   batchNorm2d: [
     {
       inputs: [x([3, 4, 3, 2]), x([4]), x([4])],
+      fn: (t, w, b) => F.batchNorm2d(t, null, null, w, b, { training: true }),
+    },
+    {
+      // planes of whole vec4s: the kernels' vector form
+      inputs: [x([2, 3, 4, 8]), x([3]), x([3])],
       fn: (t, w, b) => F.batchNorm2d(t, null, null, w, b, { training: true }),
     },
     {

@@ -7,11 +7,13 @@
 // In eval the statistics are constants: dx = rstd * w * dy.
 
 import {
+  type BnDims,
   bnGradSumsWGSL,
   bnGradWGSL,
   bnNormalizeWGSL,
   bnRunningWGSL,
   bnStatsWGSL,
+  bnWidth,
 } from "../../kernels/batchnorm.ts";
 import { f32Bits } from "../../kernels/common.ts";
 import { empty, ones, zeros } from "../create.ts";
@@ -45,8 +47,8 @@ function batchStats(x: Tensor, eps: number): Tensor {
   } else {
     gpu().run({
       name: "bn_stats",
-      code: bnStatsWGSL(),
-      params: [N, C, HW, f32Bits(eps)],
+      code: bnStatsWGSL({ N, C, HW }),
+      params: [f32Bits(eps)],
       reads: [x.storage.binding],
       writes: [stats.storage.binding],
       workgroups: [C, 1, 1],
@@ -57,7 +59,7 @@ function batchStats(x: Tensor, eps: number): Tensor {
 
 /** y = (x - stats[0]) * stats[1] * w + b per channel. */
 function normalize(x: Tensor, stats: Tensor, w: Tensor, b: Tensor): Tensor {
-  const [N, C, H, W] = x.shape, HW = H * W;
+  const [N, C, H, W] = x.shape, HW = H * W, g: BnDims = { N, C, HW };
   const y = empty(x.shape, { device: x.device, dtype: x.dtype });
   if (x.device === "cpu") {
     const X = x.storage.host!,
@@ -72,11 +74,11 @@ function normalize(x: Tensor, stats: Tensor, w: Tensor, b: Tensor): Tensor {
   } else {
     gpu().run({
       name: "bn_normalize",
-      code: bnNormalizeWGSL(),
-      params: [N, C, HW],
+      code: bnNormalizeWGSL(g),
+      params: [x.size / bnWidth(g)],
       reads: [x, stats, w, b].map(denseBinding),
       writes: [y.storage.binding],
-      threads: x.size,
+      threads: x.size / bnWidth(g),
     });
   }
   return y;
@@ -101,8 +103,8 @@ function gradSums(x: Tensor, dy: Tensor, stats: Tensor): Tensor {
   } else {
     gpu().run({
       name: "bn_gradsums",
-      code: bnGradSumsWGSL(),
-      params: [N, C, HW],
+      code: bnGradSumsWGSL({ N, C, HW }),
+      params: [0],
       reads: [x, dy, stats].map((t) => t.storage.binding),
       writes: [sums.storage.binding],
       workgroups: [C, 1, 1],
@@ -112,7 +114,7 @@ function gradSums(x: Tensor, dy: Tensor, stats: Tensor): Tensor {
 }
 
 function inputGrad(x: Tensor, dy: Tensor, stats: Tensor, sums: Tensor, w: Tensor): Tensor {
-  const [N, C, H, W] = x.shape, HW = H * W, M = N * HW;
+  const [N, C, H, W] = x.shape, HW = H * W, M = N * HW, g: BnDims = { N, C, HW };
   const dx = empty(x.shape, { device: x.device, dtype: x.dtype });
   if (x.device === "cpu") {
     const X = x.storage.host!, G = dy.storage.host!, S = stats.storage.host!, U = sums.storage.host!;
@@ -124,11 +126,11 @@ function inputGrad(x: Tensor, dy: Tensor, stats: Tensor, sums: Tensor, w: Tensor
   } else {
     gpu().run({
       name: "bn_grad",
-      code: bnGradWGSL(),
-      params: [N, C, HW],
+      code: bnGradWGSL(g),
+      params: [x.size / bnWidth(g)],
       reads: [x, dy, stats, sums, w].map(denseBinding),
       writes: [dx.storage.binding],
-      threads: x.size,
+      threads: x.size / bnWidth(g),
     });
   }
   return dx;

@@ -56,7 +56,17 @@ export function elementwise(
         : v.strides.every((s, d) => s === dense[d] || shape[d] === 1)
         ? "flat"
         : "strided";
-    const access = [kind(out, n), ...views.map((v) => kind(v, n))];
+    // An operand contiguous over trailing dims and broadcast over the rest repeats every P elements.
+    const row = (v: { strides: Shape }): Access => {
+      let d = shape.length - 1, P = 1;
+      for (; d >= 0 && (v.strides[d] === P || shape[d] === 1); d--) P *= shape[d];
+      return v.strides.slice(0, d + 1).every((s, k) => s === 0 || shape[k] === 1) ? `row:${P}` : "strided";
+    };
+    const operand = (v: { strides: Shape }) => {
+      const k = kind(v, n);
+      return k === "strided" ? row(v) : k;
+    };
+    const access = [kind(out, n), ...views.map(operand)];
     gpu().run({
       name,
       code: code(access),
@@ -151,8 +161,8 @@ const UNARY: Record<UnaryOp, UnaryDef> = {
     wgsl: "inverseSqrt(x)",
     grad: (_x, y, g) => mul(g, mul(pow(y, 3), -0.5)),
   },
-  abs: { cpu: Math.abs, wgsl: "abs(x)", grad: (x, _y, g) => mul(g, unary("sign", x)) },
-  relu: { cpu: (x) => Math.max(x, 0), wgsl: "max(x, 0.0)", grad: (x, _y, g) => mul(g, unary("step", x)) },
+  abs: { cpu: Math.abs, wgsl: "abs(x)", grad: (x, _y, g) => chain("sign", x, g) },
+  relu: { cpu: (x) => Math.max(x, 0), wgsl: "max(x, 0.0)", grad: (x, _y, g) => chain("step", x, g) },
   tanh: { cpu: Math.tanh, wgsl: "tanh_(x)", grad: (_x, y, g) => mul(g, sub(1, mul(y, y))) },
   sigmoid: {
     cpu: (x) => 1 / (1 + Math.exp(-x)),
@@ -162,12 +172,12 @@ const UNARY: Record<UnaryOp, UnaryDef> = {
   gelu: {
     cpu: geluTanh,
     wgsl: "0.5 * x * (1.0 + tanh_(GELU_K * (x + 0.044715 * x * x * x)))",
-    grad: (x, _y, g) => mul(g, unary("geluGrad", x)),
+    grad: (x, _y, g) => chain("geluGrad", x, g),
   },
   geluErf: {
     cpu: geluErf,
     wgsl: "0.5 * x * (1.0 + erf_(x * INV_SQRT2))",
-    grad: (x, _y, g) => mul(g, unary("geluErfGrad", x)),
+    grad: (x, _y, g) => chain("geluErfGrad", x, g),
   },
   // Derivative helpers used by the gradients above; not differentiable themselves.
   sign: { cpu: Math.sign, wgsl: "sign(x)" },
@@ -187,6 +197,16 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
   const def: UnaryDef = UNARY[op];
   const y = elementwise(op, (a) => unaryWGSL(def.wgsl, a), def.cpu, [x]);
   return def.grad ? fromOp(op, y, [x], (g) => [def.grad!(x, y, g)]) : y;
+}
+
+/**
+ * g * f'(x) in one kernel, where f' is one of the derivative helpers above: a backward pass that
+ * would otherwise launch f' and then a multiply (two passes over the activations per relu).
+ */
+function chain(derivative: "sign" | "step" | "geluGrad" | "geluErfGrad", x: Tensor, g: Tensor): Tensor {
+  const d = UNARY[derivative];
+  const wgsl = `a * (${d.wgsl.replace(/\bx\b/g, "b")})`;
+  return elementwise(`${derivative}_chain`, (a) => binaryWGSL(wgsl, a), (gv, xv) => gv * d.cpu(xv), [g, x]);
 }
 
 register("neg", "exp", "log", "sqrt", "rsqrt", "abs", "relu", "tanh", "sigmoid", "gelu", "geluErf");

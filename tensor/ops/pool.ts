@@ -1,7 +1,7 @@
 // 2-D pooling on NCHW tensors: maxPool2d, avgPool2d, adaptiveAvgPool2d (kernels/pool.ts), with
 // CPU twins that follow the same window definitions.
 
-import { poolGradWGSL, type PoolMode, poolWGSL } from "../../kernels/pool.ts";
+import { type PoolDims, poolGradWGSL, type PoolMode, poolWGSL } from "../../kernels/pool.ts";
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, Tensor } from "../tensor.ts";
@@ -11,17 +11,8 @@ import { register } from "./registry.ts";
 
 register("maxPool2d", "avgPool2d", "adaptiveAvgPool2d");
 
-interface Pool {
+interface Pool extends PoolDims {
   mode: PoolMode;
-  H: number;
-  W: number;
-  OH: number;
-  OW: number;
-  k: [number, number];
-  s: [number, number];
-  p: [number, number];
-  d: [number, number];
-  countIncludePad: boolean;
 }
 
 /** Window of output o along one axis (see kernels/pool.ts): [start, end) stepping by step. */
@@ -37,19 +28,6 @@ function divisor(q: Pool, [h0, h1]: number[], [w0, w1]: number[]): number {
   if (q.countIncludePad) return (Math.min(h1, q.H + q.p[0]) - h0) * (Math.min(w1, q.W + q.p[1]) - w0);
   return (Math.min(h1, q.H) - Math.max(h0, 0)) * (Math.min(w1, q.W) - Math.max(w0, 0));
 }
-
-const params = (q: Pool, total: number) => [
-  total,
-  q.H,
-  q.W,
-  q.OH,
-  q.OW,
-  ...q.k,
-  ...q.s,
-  ...q.p,
-  ...q.d,
-  q.countIncludePad ? 1 : 0,
-];
 
 function forward(q: Pool, x: Tensor): [Tensor, Tensor | null] {
   const xc = packed(x);
@@ -80,8 +58,8 @@ function forward(q: Pool, x: Tensor): [Tensor, Tensor | null] {
   } else {
     gpu().run({
       name: `pool_${q.mode}`,
-      code: poolWGSL(q.mode),
-      params: params(q, out.size),
+      code: poolWGSL(q.mode, q),
+      params: [out.size],
       reads: [xc.storage.binding],
       writes: arg ? [out.storage.binding, arg.storage.binding] : [out.storage.binding],
       threads: out.size,
@@ -118,8 +96,8 @@ function backward(q: Pool, dy: Tensor, arg: Tensor | null, xShape: readonly numb
   } else {
     gpu().run({
       name: `pool_${q.mode}_grad`,
-      code: poolGradWGSL(q.mode),
-      params: params(q, dx.size),
+      code: poolGradWGSL(q.mode, q),
+      params: [dx.size],
       reads: arg ? [g.storage.binding, arg.storage.binding] : [g.storage.binding],
       writes: [dx.storage.binding],
       threads: dx.size,
