@@ -1,14 +1,22 @@
-// BatchNorm over NCHW in four kernels (M = N * H * W values per channel):
+// BatchNorm over NCHW in four kernels (M = N * H * W values per channel), with an optional epilogue
+// y = relu?(bn(x) + residual?) fused in (a ResNet block's tail: no separate add or relu passes, and
+// the backward masks dy by y > 0 inside its own kernels instead of launching the relu's):
 //
 //   stats      one workgroup per channel: mean and 1/sqrt(var + eps) (biased variance), by a
 //              strided pass and a tree reduction in workgroup memory; two passes over the
 //              channel (mean first) so the variance does not cancel catastrophically
-//   normalize  one thread per vector: y = (x - mean[c]) * rstd[c] * w[c] + b[c]
+//   normalize  one thread per vector: y = act((x - mean[c]) * rstd[c] * w[c] + b[c] + r)
 //              (eval mode passes the running statistics as mean / rstd)
-//   gradsums   one workgroup per channel: sum(dy) and sum(dy * xhat) -> db and dw
-//   grad       one thread per vector: dx = rstd w (dy - sum(dy) / M - xhat sum(dy xhat) / M)
+//   gradsums   one workgroup per channel, dz = dy (masked by y > 0 under relu): sum(dz) and
+//              sum(dz * xhat) -> db and dw, and the coefficients of dx below
+//   grad       one thread per vector: dx = rstd w (dz - sum(dz) / M - xhat sum(dz xhat) / M), and
+//              dr = dz for the residual
 //   running    one thread per channel, training only: the running mean and (unbiased) variance
 //              move toward the batch's, in place
+//
+// gradsums writes per channel [6, C]: sum(dz), sum(dz xhat), mean, rstd w, sum(dz) / M,
+// rstd sum(dz xhat) / M, so that grad reads one coefficient buffer (8 storage buffers is all some
+// adapters give a kernel); with constant (running) statistics the last two rows are 0: dx = rstd w dz.
 //
 // The sizes are compiled in (a network has a handful of BN shapes), so the channel of an element,
 // (i / HW) % C, costs multiplies rather than integer divisions, which a CPU adapter scalarises.
@@ -22,6 +30,12 @@ export interface BnDims {
   N: number;
   C: number;
   HW: number;
+}
+
+/** The fused tail: y = relu?(bn(x) + residual?). */
+export interface BnEpilogue {
+  residual?: boolean;
+  relu?: boolean;
 }
 
 /** Values per vector: 4 when a channel's planes split into whole vec4s. */
@@ -71,48 +85,68 @@ ${PER_CHANNEL}
   if (lid == 0u) { stats[c] = mean; stats[C + c] = rstd; }
 }`;
 
-export const bnNormalizeWGSL = (g: BnDims) => /* wgsl */ `
+export const bnNormalizeWGSL = (g: BnDims, e: BnEpilogue = {}) => /* wgsl */ `
 ${header(g)}
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> stats: array<f32>;
 @group(0) @binding(3) var<storage, read> w: array<f32>;
-@group(0) @binding(4) var<storage, read> b: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<T>;
+@group(0) @binding(4) var<storage, read> b: array<f32>;${
+  e.residual ? "\n@group(0) @binding(5) var<storage, read> r: array<T>;" : ""
+}
+@group(0) @binding(${e.residual ? 6 : 5}) var<storage, read_write> y: array<T>;
 ${MAIN}
   if (i >= params[0]) { return; }
   let c = (i / Q) % C;
-  y[i] = (x[i] - stats[c]) * (stats[C + c] * w[c]) + b[c];
+  let v = (x[i] - stats[c]) * (stats[C + c] * w[c]) + b[c]${e.residual ? " + r[i]" : ""};
+  y[i] = ${e.relu ? "max(v, T(0.0))" : "v"};
 }`;
 
-export const bnGradSumsWGSL = (g: BnDims) => /* wgsl */ `
+/** dz at element k: dy, or dy where the relu let y through. */
+const dz = (relu: boolean | undefined, k: string) =>
+  relu ? `select(T(0.0), dy[${k}], y[${k}] > T(0.0))` : `dy[${k}]`;
+
+/** `batch`: the statistics came from this batch (training), so dx has their terms too. */
+export const bnGradSumsWGSL = (g: BnDims, { relu, batch }: { relu?: boolean; batch: boolean }) => /* wgsl */ `
 ${header(g)}
 @group(0) @binding(1) var<storage, read> x: array<T>;
-@group(0) @binding(2) var<storage, read> dy: array<T>;
-@group(0) @binding(3) var<storage, read> stats: array<f32>;
-@group(0) @binding(4) var<storage, read_write> sums: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<T>;${
+  relu ? "\n@group(0) @binding(3) var<storage, read> y: array<T>;" : ""
+}
+@group(0) @binding(${relu ? 4 : 3}) var<storage, read> stats: array<f32>;
+@group(0) @binding(${relu ? 5 : 4}) var<storage, read> w: array<f32>;
+@group(0) @binding(${relu ? 6 : 5}) var<storage, read_write> k: array<f32>;
 ${PER_CHANNEL}
   let mean = stats[c]; let rstd = stats[C + c];
   var s = T(0.0); var sx = T(0.0);
-  for (var j = lid; j < N * Q; j += 64u) { let k = at(c, j); s += dy[k]; sx += dy[k] * (x[k] - mean); }
+  for (var j = lid; j < N * Q; j += 64u) {
+    let o = at(c, j); let d = ${dz(relu, "o")}; s += d; sx += d * (x[o] - mean);
+  }
   let sy = reduce(total(s), lid);
   let sxy = reduce(total(sx), lid) * rstd;
-  if (lid == 0u) { sums[c] = sy; sums[C + c] = sxy; }
+  if (lid == 0u) {
+    k[c] = sy; k[C + c] = sxy; k[2u * C + c] = mean; k[3u * C + c] = rstd * w[c];
+    k[4u * C + c] = ${batch ? "sy / M" : "0.0"}; k[5u * C + c] = ${batch ? "rstd * sxy / M" : "0.0"};
+  }
 }`;
 
-export const bnGradWGSL = (g: BnDims) => /* wgsl */ `
+/** `residual`: also write dr = dz. */
+export const bnGradWGSL = (g: BnDims, { relu, residual }: BnEpilogue) => /* wgsl */ `
 ${header(g)}
 @group(0) @binding(1) var<storage, read> x: array<T>;
-@group(0) @binding(2) var<storage, read> dy: array<T>;
-@group(0) @binding(3) var<storage, read> stats: array<f32>;
-@group(0) @binding(4) var<storage, read> sums: array<f32>;
-@group(0) @binding(5) var<storage, read> w: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dx: array<T>;
+@group(0) @binding(2) var<storage, read> dy: array<T>;${
+  relu ? "\n@group(0) @binding(3) var<storage, read> y: array<T>;" : ""
+}
+@group(0) @binding(${relu ? 4 : 3}) var<storage, read> k: array<f32>;
+@group(0) @binding(${relu ? 5 : 4}) var<storage, read_write> dx: array<T>;${
+  residual ? `\n@group(0) @binding(${relu ? 6 : 5}) var<storage, read_write> dr: array<T>;` : ""
+}
 ${MAIN}
   if (i >= params[0]) { return; }
   let c = (i / Q) % C;
-  let rstd = stats[C + c];
-  let xhat = (x[i] - stats[c]) * rstd;
-  dx[i] = (rstd * w[c]) * (dy[i] - sums[c] / M - xhat * (sums[C + c] / M));
+  let d = ${dz(relu, "i")};
+  dx[i] = k[3u * C + c] * (d - k[4u * C + c] - (x[i] - k[2u * C + c]) * k[5u * C + c]);${
+  residual ? "\n  dr[i] = d;" : ""
+}
 }`;
 
 /** params: [C, momentum, eps, M / (M - 1) (f32 bits)]; var = 1 / rstd^2 - eps, unbiased. */

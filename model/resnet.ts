@@ -40,8 +40,9 @@ const conv = (cin: number, cout: number, k: number, stride: number, o: TensorOpt
 /**
  * relu?(bn(conv(x)) + residual?). With the batchnorm on its running statistics (eval, or frozen)
  * and nothing for autograd to record, one fused kernel (F.conv2dFused) does it all, the batchnorm
- * folded into a per-channel scale and shift; otherwise the modules run as they are (training
- * normalises with the batch's statistics and updates the running ones).
+ * folded into a per-channel scale and shift; otherwise the conv runs, then the batchnorm with the
+ * add and relu fused into its kernels (training normalises with the batch's statistics and
+ * updates the running ones).
  */
 function convBn(
   conv: nn.Conv2d,
@@ -51,9 +52,7 @@ function convBn(
 ): Tensor {
   const inputs = [x, residual, conv.weight, conv.bias, bn.weight, bn.bias];
   if (bn.training || (isGradEnabled() && inputs.some((t) => t?.requiresGrad))) {
-    const y = bn.forward(conv.forward(x));
-    const sum = residual ? F.add(y, residual) : y;
-    return relu ? F.relu(sum) : sum;
+    return bn.forward(conv.forward(x), { residual, relu });
   }
   const scale = F.mul(bn.weight, F.rsqrt(F.add(bn.runningVar, bn.opts.eps ?? 1e-5)));
   const mean = conv.bias ? F.sub(bn.runningMean, conv.bias) : bn.runningMean;

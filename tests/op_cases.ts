@@ -125,6 +125,21 @@ export const CASES: Record<string, Case[]> = {
       fn: (t, w, b) => F.batchNorm2d(t, null, null, w, b, { training: true }),
     },
     {
+      // a ResNet block's fused tail, relu(bn(x) + r): gradients reach x, w, b and r
+      inputs: [x([2, 3, 4, 4]), x([3]), x([3]), x([2, 3, 4, 4])],
+      fn: (t, w, b, r) => F.batchNorm2d(t, null, null, w, b, { training: true, residual: r, relu: true }),
+    },
+    {
+      inputs: [
+        x([2, 3, 2, 3]),
+        { shape: [3], low: 0.5, high: 2, noGrad: true },
+        { shape: [3], noGrad: true },
+        pos([3]),
+        x([3]),
+      ],
+      fn: (t, rv, rm, w, b) => F.batchNorm2d(t, rm, rv, w, b, { training: false, relu: true }),
+    },
+    {
       // running statistics are buffers: no gradient flows into them
       inputs: [
         x([2, 3, 2, 2]),

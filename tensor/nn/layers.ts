@@ -68,10 +68,12 @@ export class BatchNorm2d extends Module {
     // PyTorch saves this counter; kept so its state dicts load strictly. Not used for momentum.
     this.buffer("num_batches_tracked", tensor([0], [], { device: opts.device, dtype: "i32" }));
   }
-  forward(x: Tensor): Tensor {
+  /** `tail` fuses relu?(bn(x) + residual?) into the normalisation (one pass each way). */
+  forward(x: Tensor, tail: { residual?: Tensor; relu?: boolean } = {}): Tensor {
     return F.batchNorm2d(x, this.runningMean, this.runningVar, this.weight, this.bias, {
       training: this.training,
       ...this.opts,
+      ...tail,
     });
   }
 }

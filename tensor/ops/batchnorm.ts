@@ -2,9 +2,10 @@
 // normalises with the batch statistics (biased variance) and moves the running statistics toward
 // them (unbiased variance), as PyTorch does; eval uses the running statistics.
 //
-// The gradient, with xhat = (x - mean) * rstd and M values per channel:
-//   dx = rstd * w * (dy - mean(dy) - xhat * mean(dy * xhat)),  dw = sum(dy * xhat),  db = sum(dy)
-// In eval the statistics are constants: dx = rstd * w * dy.
+// The gradient, with xhat = (x - mean) * rstd, M values per channel and dz = dy (masked by y > 0
+// under a fused relu; the residual's gradient is dz):
+//   dx = rstd * w * (dz - mean(dz) - xhat * mean(dz * xhat)),  dw = sum(dz * xhat),  db = sum(dz)
+// In eval the statistics are constants: dx = rstd * w * dz.
 
 import {
   type BnDims,
@@ -19,7 +20,7 @@ import { f32Bits } from "../../kernels/common.ts";
 import { empty, ones, zeros } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, noGrad, Tensor } from "../tensor.ts";
-import { add, copyInto, mul, rsqrt } from "./elementwise.ts";
+import { add, copyInto, rsqrt } from "./elementwise.ts";
 import { dense, denseBinding, denseHost, packed, reshape, slice } from "./movement.ts";
 import { register } from "./registry.ts";
 
@@ -29,6 +30,9 @@ export interface BatchNormOptions {
   training: boolean;
   momentum?: number;
   eps?: number;
+  /** fused tail: y = relu?(bn(x) + residual?), one pass each way instead of three */
+  residual?: Tensor;
+  relu?: boolean;
 }
 
 /** Per-channel [2, C] mean and rstd of x [N, C, H, W] (the batch's). */
@@ -57,26 +61,23 @@ function batchStats(x: Tensor, eps: number): Tensor {
   return stats;
 }
 
-/** y = (x - stats[0]) * stats[1] * w + b per channel. */
-function normalize(x: Tensor, stats: Tensor, w: Tensor, b: Tensor): Tensor {
+/** y = relu?((x - stats[0]) * stats[1] * w + b + r?) per channel. */
+function normalize(x: Tensor, stats: Tensor, w: Tensor, b: Tensor, r: Tensor | null, relu: boolean): Tensor {
   const [N, C, H, W] = x.shape, HW = H * W, g: BnDims = { N, C, HW };
   const y = empty(x.shape, { device: x.device, dtype: x.dtype });
   if (x.device === "cpu") {
-    const X = x.storage.host!,
-      S = stats.storage.host!,
-      Wt = denseHost(w),
-      B = denseHost(b),
-      Y = y.storage.host!;
+    const X = x.storage.host!, S = stats.storage.host!, Wt = denseHost(w), B = denseHost(b);
+    const R = r?.storage.host, Y = y.storage.host!;
     for (let i = 0; i < X.length; i++) {
-      const c = Math.floor(i / HW) % C;
-      Y[i] = (X[i] - S[c]) * S[C + c] * Wt[c] + B[c];
+      const c = Math.floor(i / HW) % C, v = (X[i] - S[c]) * S[C + c] * Wt[c] + B[c] + (R ? R[i] : 0);
+      Y[i] = relu ? Math.max(v, 0) : v;
     }
   } else {
     gpu().run({
       name: "bn_normalize",
-      code: bnNormalizeWGSL(g),
+      code: bnNormalizeWGSL(g, { residual: !!r, relu }),
       params: [x.size / bnWidth(g)],
-      reads: [x, stats, w, b].map(denseBinding),
+      reads: [x, stats, w, b, ...(r ? [r] : [])].map(denseBinding),
       writes: [y.storage.binding],
       threads: x.size / bnWidth(g),
     });
@@ -84,56 +85,70 @@ function normalize(x: Tensor, stats: Tensor, w: Tensor, b: Tensor): Tensor {
   return y;
 }
 
-/** [2, C] sums of dy and dy * xhat per channel. */
-function gradSums(x: Tensor, dy: Tensor, stats: Tensor): Tensor {
-  const [N, C, H, W] = x.shape, HW = H * W;
-  const sums = empty([2, C], { device: x.device, dtype: x.dtype });
+/**
+ * [6, C] per channel, with dz = dy (masked by y > 0 when `y` is given): sum(dz), sum(dz xhat), mean,
+ * rstd w, and dx's batch terms sum(dz) / M and rstd sum(dz xhat) / M (0 when `batch` is false).
+ */
+function gradSums(x: Tensor, dy: Tensor, y: Tensor | null, stats: Tensor, w: Tensor, batch: boolean): Tensor {
+  const [N, C, H, W] = x.shape, HW = H * W, M = N * HW;
+  const k = empty([6, C], { device: x.device, dtype: x.dtype });
   if (x.device === "cpu") {
-    const X = x.storage.host!, G = dy.storage.host!, S = stats.storage.host!, O = sums.storage.host!;
+    const X = x.storage.host!, G = dy.storage.host!, Y = y?.storage.host, S = stats.storage.host!;
+    const Wt = denseHost(w), K = k.storage.host!;
     for (let c = 0; c < C; c++) {
       let s = 0, sx = 0;
       for (let n = 0; n < N; n++) {
         for (let p = 0; p < HW; p++) {
-          const k = (n * C + c) * HW + p;
-          s += G[k], sx += G[k] * (X[k] - S[c]) * S[C + c];
+          const i = (n * C + c) * HW + p, d = Y && Y[i] <= 0 ? 0 : G[i];
+          s += d, sx += d * (X[i] - S[c]) * S[C + c];
         }
       }
-      O[c] = s, O[C + c] = sx;
+      [s, sx, S[c], S[C + c] * Wt[c], batch ? s / M : 0, batch ? (S[C + c] * sx) / M : 0]
+        .forEach((v, row) => (K[row * C + c] = v));
     }
   } else {
     gpu().run({
       name: "bn_gradsums",
-      code: bnGradSumsWGSL({ N, C, HW }),
+      code: bnGradSumsWGSL({ N, C, HW }, { relu: !!y, batch }),
       params: [0],
-      reads: [x, dy, stats].map((t) => t.storage.binding),
-      writes: [sums.storage.binding],
+      reads: [x, dy, ...(y ? [y] : []), stats, w].map(denseBinding),
+      writes: [k.storage.binding],
       workgroups: [C, 1, 1],
     });
   }
-  return sums;
+  return k;
 }
 
-function inputGrad(x: Tensor, dy: Tensor, stats: Tensor, sums: Tensor, w: Tensor): Tensor {
-  const [N, C, H, W] = x.shape, HW = H * W, M = N * HW, g: BnDims = { N, C, HW };
+/** dx = rstd w (dz - sum(dz) / M - xhat rstd sum(dz xhat) / M) from gradSums' k; dr = dz with `residual`. */
+function inputGrad(
+  x: Tensor,
+  dy: Tensor,
+  y: Tensor | null,
+  k: Tensor,
+  residual: boolean,
+): [Tensor, Tensor | null] {
+  const [N, C, H, W] = x.shape, HW = H * W, g: BnDims = { N, C, HW };
   const dx = empty(x.shape, { device: x.device, dtype: x.dtype });
+  const dr = residual ? empty(x.shape, { device: x.device, dtype: x.dtype }) : null;
   if (x.device === "cpu") {
-    const X = x.storage.host!, G = dy.storage.host!, S = stats.storage.host!, U = sums.storage.host!;
-    const Wt = denseHost(w), D = dx.storage.host!;
+    const X = x.storage.host!, G = dy.storage.host!, Y = y?.storage.host, K = k.storage.host!;
+    const D = dx.storage.host!, R = dr?.storage.host;
     for (let i = 0; i < X.length; i++) {
-      const c = Math.floor(i / HW) % C, rstd = S[C + c], xhat = (X[i] - S[c]) * rstd;
-      D[i] = rstd * Wt[c] * (G[i] - U[c] / M - (xhat * U[C + c]) / M);
+      const c = Math.floor(i / HW) % C, d = Y && Y[i] <= 0 ? 0 : G[i];
+      D[i] = K[3 * C + c] * (d - K[4 * C + c] - (X[i] - K[2 * C + c]) * K[5 * C + c]);
+      if (R) R[i] = d;
     }
   } else {
     gpu().run({
       name: "bn_grad",
-      code: bnGradWGSL(g),
+      code: bnGradWGSL(g, { relu: !!y, residual }),
       params: [x.size / bnWidth(g)],
-      reads: [x, dy, stats, sums, w].map(denseBinding),
-      writes: [dx.storage.binding],
+      reads: [x, dy, ...(y ? [y] : []), k].map(denseBinding),
+      writes: [dx.storage.binding, ...(dr ? [dr.storage.binding] : [])],
       threads: x.size / bnWidth(g),
     });
   }
-  return dx;
+  return [dx, dr];
 }
 
 /** Moves the running statistics (contiguous [C] buffers) toward the batch's [2, C] mean and rstd. */
@@ -174,9 +189,12 @@ export function batchNorm2d(
   runningVar: Tensor | null,
   weight: Tensor | null,
   bias: Tensor | null,
-  { training, momentum = 0.1, eps = 1e-5 }: BatchNormOptions,
+  { training, momentum = 0.1, eps = 1e-5, residual, relu = false }: BatchNormOptions,
 ): Tensor {
   if (x.ndim !== 4) throw new Error(`batchNorm2d needs NCHW input, got [${x.shape}]`);
+  if (residual && residual.shape.join() !== x.shape.join()) {
+    throw new Error(`batchNorm2d: residual [${residual.shape}] does not match input [${x.shape}]`);
+  }
   const [N, C, H, W] = x.shape, M = N * H * W, o = { device: x.device, dtype: x.dtype };
   const batch = training || !runningMean || !runningVar;
   if (batch && training && M <= 1) {
@@ -190,18 +208,19 @@ export function batchNorm2d(
   if (batch && training && runningMean && runningVar) {
     updateRunning(stats, runningMean, runningVar, momentum, eps, M / Math.max(1, M - 1));
   }
-  const y = normalize(xc, stats, w, b);
-  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  const r = residual ? packed(residual) : null;
+  const y = normalize(xc, stats, w, b, r, relu);
+  if (r && r !== residual) r.dispose();
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
   return fromOp("batchNorm2d", y, inputs, (dy) => {
     const g = packed(dy);
-    const sums = gradSums(xc, g, stats);
-    // eval: constant statistics, so only the scale passes through (sums = 0 drop the other terms)
-    const dx = batch
-      ? inputGrad(xc, g, stats, sums, w)
-      : mul(g, reshape(mul(slice(stats, 0, 1, 2), w), [1, C, 1, 1]));
+    // with constant (running) statistics dx = rstd w dz: gradSums zeroes the batch terms
+    const k = gradSums(xc, g, relu ? y : null, stats, w, batch);
+    const [dx, dr] = inputGrad(xc, g, relu ? y : null, k, !!residual);
     const grads: (Tensor | null)[] = [dx];
-    if (weight) grads.push(reshape(slice(sums, 0, 1, 2), [C]));
-    if (bias) grads.push(reshape(slice(sums, 0, 0, 1), [C]));
+    if (weight) grads.push(reshape(slice(k, 0, 1, 2), [C]));
+    if (bias) grads.push(reshape(slice(k, 0, 0, 1), [C]));
+    if (residual) grads.push(dr);
     return grads;
   });
 }
