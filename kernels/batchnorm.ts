@@ -149,6 +149,28 @@ ${MAIN}
 }
 }`;
 
+/**
+ * An eval batchnorm after a conv, folded into the conv's epilogue (kernels/epilogue.ts): one thread
+ * per channel, scale = w / sqrt(var + eps), shift = b - (mean - conv bias) * scale.
+ * params: [C, eps bits].
+ */
+export const bnFoldWGSL = (convBias: boolean) => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> mean: array<f32>;
+@group(0) @binding(4) var<storage, read> variance: array<f32>;${
+  convBias ? "\n@group(0) @binding(5) var<storage, read> cb: array<f32>;" : ""
+}
+@group(0) @binding(${convBias ? 6 : 5}) var<storage, read_write> scale: array<f32>;
+@group(0) @binding(${convBias ? 7 : 6}) var<storage, read_write> shift: array<f32>;
+${MAIN}
+  if (i >= params[0]) { return; }
+  let s = w[i] * inverseSqrt(variance[i] + bitcast<f32>(params[1]));
+  scale[i] = s;
+  shift[i] = b[i] - (mean[i]${convBias ? " - cb[i]" : ""}) * s;
+}`;
+
 /** params: [C, momentum, eps, M / (M - 1) (f32 bits)]; var = 1 / rstd^2 - eps, unbiased. */
 export const bnRunningWGSL = () => /* wgsl */ `
 ${PARAMS}

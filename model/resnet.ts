@@ -54,9 +54,14 @@ function convBn(
   if (bn.training || (isGradEnabled() && inputs.some((t) => t?.requiresGrad))) {
     return bn.forward(conv.forward(x), { residual, relu });
   }
-  const scale = F.mul(bn.weight, F.rsqrt(F.add(bn.runningVar, bn.opts.eps ?? 1e-5)));
-  const mean = conv.bias ? F.sub(bn.runningMean, conv.bias) : bn.runningMean;
-  const shift = F.sub(bn.bias, F.mul(mean, scale));
+  const { scale, shift } = F.batchNormFold(
+    bn.weight,
+    bn.bias,
+    bn.runningMean,
+    bn.runningVar,
+    bn.opts.eps ?? 1e-5,
+    conv.bias,
+  );
   return F.conv2dFused(x, conv.weight, { scale, shift, residual, relu }, conv.opts);
 }
 

@@ -9,6 +9,7 @@
 
 import {
   type BnDims,
+  bnFoldWGSL,
   bnGradSumsWGSL,
   bnGradWGSL,
   bnNormalizeWGSL,
@@ -223,6 +224,47 @@ export function batchNorm2d(
     if (residual) grads.push(dr);
     return grads;
   });
+}
+
+/**
+ * An eval batchnorm after a conv, as that conv's epilogue (F.conv2dFused): per channel
+ * scale = w / sqrt(var + eps) and shift = b - (mean - convBias) * scale, in one launch. For
+ * inference: nothing is recorded for autograd.
+ */
+export function batchNormFold(
+  weight: Tensor,
+  bias: Tensor,
+  mean: Tensor,
+  variance: Tensor,
+  eps: number,
+  convBias: Tensor | null = null,
+): { scale: Tensor; shift: Tensor } {
+  const given = [weight, bias, mean, variance, ...(convBias ? [convBias] : [])];
+  if (given.some((t) => t.ndim !== 1 || t.size !== weight.size)) {
+    throw new Error(
+      `batchNormFold: every vector must be [${weight.size}], got ${given.map((t) => `[${t.shape}]`)}`,
+    );
+  }
+  const C = weight.size, o = { device: weight.device, dtype: weight.dtype };
+  const ins = given.map(dense), scale = empty([C], o), shift = empty([C], o);
+  if (weight.device === "cpu") {
+    const [Wt, B, Mu, V, Cb] = ins.map(denseHost), S = scale.storage.host!, H = shift.storage.host!;
+    for (let c = 0; c < C; c++) {
+      S[c] = Wt[c] / Math.sqrt(V[c] + eps);
+      H[c] = B[c] - (Mu[c] - (Cb ? Cb[c] : 0)) * S[c];
+    }
+  } else {
+    gpu().run({
+      name: "bn_fold",
+      code: bnFoldWGSL(!!convBias),
+      params: [C, f32Bits(eps)],
+      reads: ins.map(denseBinding),
+      writes: [scale.storage.binding, shift.storage.binding],
+      threads: C,
+    });
+  }
+  ins.forEach((t, k) => t !== given[k] && t.dispose());
+  return { scale, shift };
 }
 
 /** Running statistics as the [2, C] (mean, rstd) the kernels take. */
