@@ -97,7 +97,9 @@ const TINY: TrainConfig = {
   labelSmoothing: 0.1,
   eosBeta: 1,
   eosWindow: 15,
-  augment: { max: 0.3, c: 5 },
+  // Off: each synthetic scene is seen about once in a run, so there is nothing to regularise, and
+  // rotations and crops blur the shapes the captions name (0.460 / 1.952 with max 0.3).
+  augment: { max: 0, c: 5 },
   vocabSize: 160,
   maxLength: 24,
   encoder: {
