@@ -25,7 +25,7 @@ import { F, gpu, manualSeed, memory, optim, rngState, setRngState, tensor, tidy 
 import type { WordPiece } from "./tokenizer/mod.ts";
 
 export function captionerConfig(cfg: TrainConfig, tok: WordPiece): CaptionerConfig {
-  const { depth, widths, outputStride, trainable } = cfg.encoder;
+  const { depth, widths, outputStride, maxPool = true, trainable } = cfg.encoder;
   return {
     vocabSize: tok.size,
     padId: tok.ids.pad,
@@ -36,6 +36,7 @@ export function captionerConfig(cfg: TrainConfig, tok: WordPiece): CaptionerConf
       depth,
       ...(widths ? { widths } : {}),
       outputStride,
+      maxPool,
       finetune: { trainable: trainable as never, frozenBatchNorm: cfg.preset === "seed" },
     },
     // ceil(size / outputStride)^2 image tokens

@@ -30,6 +30,12 @@ export interface ResNetOptions {
    * images still give a grid of image tokens (4 x 4 at 16, 8 x 8 at 8, rather than 2 x 2 at 64 px).
    */
   outputStride?: 8 | 16 | 32;
+  /**
+   * The stem's 3x3 stride-2 max-pool (torchvision: true). Without it layer1 works at twice the
+   * resolution (4x its cost), so small objects keep their outline; the output stride is still
+   * `outputStride` (the later stages take the stride the pool gave), at most 16.
+   */
+  maxPool?: boolean;
   device?: TensorOptions["device"];
   dtype?: TensorOptions["dtype"];
 }
@@ -151,6 +157,7 @@ export class ResNet extends nn.Module {
   readonly fc: nn.Linear | null;
   /** channels of the layer4 output (the image tokens' width) */
   readonly featureDim: number;
+  readonly maxPool: boolean;
   #frozenBN = new Set<nn.BatchNorm2d>();
 
   constructor(readonly block: BlockKind, readonly layers: readonly number[], opts: ResNetOptions = {}) {
@@ -173,12 +180,19 @@ export class ResNet extends nn.Module {
       cin = cout;
       return new nn.Sequential(...list);
     };
-    this.layer1 = stage(widths[0], layers[0], 1);
-    this.layer2 = stage(widths[1], layers[1], 2);
     const os = opts.outputStride ?? 32;
     if (![8, 16, 32].includes(os)) throw new Error(`resnet: outputStride must be 8, 16 or 32, got ${os}`);
-    this.layer3 = stage(widths[2], layers[2], 2, os === 8);
-    this.layer4 = stage(widths[3], layers[3], 2, os <= 16);
+    this.maxPool = opts.maxPool ?? true;
+    if (!this.maxPool && os === 32) {
+      throw new Error("resnet: without the stem's max-pool the output stride is at most 16");
+    }
+    // the stride so far; a stage keeps its resolution once the next halving would pass `os`
+    let stride = this.maxPool ? 4 : 2;
+    const keep = () => (stride * 2 > os ? true : (stride *= 2, false));
+    this.layer1 = stage(widths[0], layers[0], 1);
+    this.layer2 = stage(widths[1], layers[1], 2, keep());
+    this.layer3 = stage(widths[2], layers[2], 2, keep());
+    this.layer4 = stage(widths[3], layers[3], 2, keep());
     this.featureDim = cin;
     this.fc = numClasses > 0 ? new nn.Linear(cin, numClasses, o) : null;
   }
@@ -196,7 +210,7 @@ export class ResNet extends nn.Module {
       throw new Error(`resnet: input should be [N, 3, H, W], got [${x.shape}]`);
     }
     let h = convBn(this.conv1, this.bn1, x, { relu: true });
-    h = F.maxPool2d(h, 3, { stride: 2, padding: 1 });
+    if (this.maxPool) h = F.maxPool2d(h, 3, { stride: 2, padding: 1 });
     for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) h = layer.forward(h);
     return h;
   }

@@ -46,6 +46,8 @@ export interface TrainConfig {
     widths: [number, number, number, number] | null;
     /** 16: layer4 keeps layer3's resolution, 8: layer3 keeps layer2's too; more image tokens from small images */
     outputStride: 8 | 16 | 32;
+    /** the stem's max-pool; without it layer1 sees twice the resolution (output stride at most 16) */
+    maxPool: boolean;
     pretrained: string;
     trainable: string[];
   };
@@ -106,6 +108,7 @@ const TINY: TrainConfig = {
     depth: 10,
     widths: [32, 48, 96, 128],
     outputStride: 8,
+    maxPool: true,
     pretrained: "",
     trainable: ["stem", "layer1", "layer2", "layer3", "layer4"],
   },
@@ -150,7 +153,14 @@ const SEED: TrainConfig = {
   augment: { max: 1, c: 5 },
   vocabSize: 15000,
   maxLength: 75,
-  encoder: { depth: 101, widths: null, outputStride: 32, pretrained: "", trainable: ["layer3", "layer4"] },
+  encoder: {
+    depth: 101,
+    widths: null,
+    outputStride: 32,
+    maxPool: true,
+    pretrained: "",
+    trainable: ["layer3", "layer4"],
+  },
   decoder: {
     // the seed's decoder is the model's default one
     ...pick(DECODER_DEFAULTS, ["embedDim", "dModel", "layers", "heads", "ffnDim", "dropout", "norm"]),

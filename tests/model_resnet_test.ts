@@ -85,11 +85,19 @@ Deno.test("resnet: features are 49 tokens at 224 input", () => {
 
 Deno.test("resnet: output stride 32, 16 and 8 give 2 x 2, 4 x 4 and 8 x 8 tokens at 64 px, same parameters", () => {
   const counts = new Set<number>();
-  for (const [os, tokens] of [[32, 4], [16, 16], [8, 64]] as const) {
-    const net = resnet(18, { widths: [4, 4, 8, 8], numClasses: 0, outputStride: os, device: "cpu" }).eval();
+  // without the stem's max-pool the later stages take its stride: the same token grids
+  for (
+    const [os, tokens, maxPool] of [[32, 4, true], [16, 16, true], [8, 64, true], [16, 16, false], [
+      8,
+      64,
+      false,
+    ]] as const
+  ) {
+    const net = resnet(18, { widths: [4, 4, 8, 8], numClasses: 0, outputStride: os, maxPool, device: "cpu" })
+      .eval();
     const x = tensor(new Float32Array(3 * 64 * 64), [1, 3, 64, 64], { device: "cpu" });
     const f = tidy(() => noGrad(() => net.features(x)));
-    assert.deepEqual(f.shape, [1, tokens, 8], `output stride ${os}`);
+    assert.deepEqual(f.shape, [1, tokens, 8], `output stride ${os}${maxPool ? "" : " without the max-pool"}`);
     counts.add(net.parameters().reduce((n, p) => n + p.size, 0));
     f.dispose();
     net.dispose();
@@ -99,6 +107,7 @@ Deno.test("resnet: output stride 32, 16 and 8 give 2 x 2, 4 x 4 and 8 x 8 tokens
     () => resnet(18, { outputStride: 4 as 8, numClasses: 0 }),
     /outputStride must be 8, 16 or 32/,
   );
+  assert.throws(() => resnet(18, { maxPool: false, numClasses: 0 }), /output stride is at most 16/);
 });
 
 Deno.test("resnet: fine-tuning policy freezes stem, layer1, layer2 and keeps batchnorm in inference", () => {
