@@ -120,7 +120,7 @@ function gradSums(x: Tensor, dy: Tensor, y: Tensor | null, stats: Tensor, w: Ten
   return k;
 }
 
-/** dx = rstd w (dz - sum(dz) / M - xhat rstd sum(dz xhat) / M) from gradSums' k; dr = dz with `residual`. */
+/** dx = rstd w (dz - sum(dz) / M - xhat sum(dz xhat) / M) from gradSums' k; dr = dz with `residual`. */
 function inputGrad(
   x: Tensor,
   dy: Tensor,
