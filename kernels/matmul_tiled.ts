@@ -35,6 +35,12 @@ export type TiledLayout = { a: "k" | "m"; b: "n" | "k" };
 const range = (n: number) => [...Array(n).keys()];
 
 /**
+ * Workgroup memory the loop below takes: both slabs, rows padded by one vec4. WebGPU guarantees
+ * 16 KiB; a larger slab runs only where the device grants more (the ops' `fits` check it).
+ */
+export const tiledBytes = ({ tm, tn, bk }: TiledConfig): number => 4 * bk * (16 * tm + 4 + 16 * tn + 4);
+
+/**
  * What the tiled loop below reads and writes: matmul's strided operands here, conv2d's implicit
  * GEMMs in kernels/conv2d_tiled.ts. Slab element e of thread t is L = e * 256 + t of the slab
  * (`slabIndex`); `setup` places it in workgroup memory and fixes what its fetches need.
@@ -65,15 +71,17 @@ export function slabIndex(e: number, bk: number, fast: "k" | "mn", rows: number)
   return { k: ix.k.replaceAll("L", L), r: ix.r.replaceAll("L", L) };
 }
 
-/** The workgroup-tiled loop (see the header) over any source. */
-export function tiledGemmWGSL({ tm, tn, bk }: TiledConfig, src: TiledSource): string {
+/** The workgroup-tiled loop (see the header) over any source; `maxBytes`: the device's workgroup memory. */
+export function tiledGemmWGSL({ tm, tn, bk }: TiledConfig, src: TiledSource, maxBytes = 16384): string {
   const BM = 16 * tm, BN = 16 * tn;
   // workgroup rows are padded by one vec4: k-fast slab stores (8 threads, 8 k, one row) then fall
   // on distinct banks instead of one
   const PM = BM + 4, PN = BN + 4;
-  // WebGPU guarantees 16 KiB of workgroup memory; more fails pipeline creation on some devices
-  if (4 * bk * (PM + PN) > 16384) {
-    throw new Error(`${src.name} tiled ${tm}x${tn} bk ${bk}: over 16 KiB of workgroup memory`);
+  // too much workgroup memory fails pipeline creation, on some devices silently
+  if (tiledBytes({ tm, tn, bk }) > maxBytes) {
+    throw new Error(
+      `${src.name} tiled ${tm}x${tn} bk ${bk}: over the device's ${maxBytes} bytes of workgroup memory`,
+    );
   }
   const EA = range((BM * bk) / 256), EB = range((BN * bk) / 256);
   const H = range(tm / 4), G = range(tn / 4);
@@ -131,7 +139,7 @@ ${
 ${src.storeFn}`;
 }
 
-export function matmulTiledWGSL({ tm, tn, bk }: TiledConfig, layout: TiledLayout): string {
+export function matmulTiledWGSL({ tm, tn, bk }: TiledConfig, layout: TiledLayout, maxBytes = 16384): string {
   const BM = 16 * tm, BN = 16 * tn;
   const EA = range((BM * bk) / 256), EB = range((BN * bk) / 256);
   // where each of the thread's slab elements comes from (row / column offset, k) and goes to
@@ -165,7 +173,7 @@ fn store(bt: u32, m: u32, n: u32, M: u32, N: u32, v: vec4<f32>) {
     if (n + j < N) { out[row + n + j] = v[j]; }
   }
 }`,
-  });
+  }, maxBytes);
 }
 
 export function matmulTiledGrid(

@@ -10,8 +10,9 @@ import {
   type Vec4Layout,
 } from "../../kernels/matmul.ts";
 import { gemmGrid } from "../../kernels/gemm.ts";
-import { matmulTiledGrid, matmulTiledWGSL } from "../../kernels/matmul_tiled.ts";
+import { matmulTiledGrid, matmulTiledWGSL, tiledBytes } from "../../kernels/matmul_tiled.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
+import { gpu } from "../storage.ts";
 import { empty } from "../create.ts";
 import { broadcastShapes, numel } from "../shape.ts";
 import { forEachOffset } from "../strided.ts";
@@ -82,7 +83,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       N,
       K,
     );
-    const fits = (v: Variant) => !v.vec4 || (layout !== null && (layout.a === "k" || v.vec4.tm % 4 === 0));
+    const wgBytes = gpu().device.limits.maxComputeWorkgroupStorageSize;
+    const fits = (v: Variant) =>
+      (!v.vec4 || (layout !== null && (layout.a === "k" || v.vec4.tm % 4 === 0))) &&
+      (!v.tiled || tiledBytes(v.tiled) <= wgBytes);
     const nb = numel(batch);
     runVariant("matmul", { M, N, K }, fits, (v) => {
       const name = `matmul_${v.name}`;
@@ -98,7 +102,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
         const order = { a: sak === 1 ? "k" : "m", b: sbn === 1 ? "n" : "k" } as const;
         return {
           name,
-          code: matmulTiledWGSL(v.tiled, order),
+          code: matmulTiledWGSL(v.tiled, order, wgBytes),
           ...io,
           workgroups: matmulTiledGrid(nb, M, N, v.tiled),
         };

@@ -73,6 +73,10 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "tiled4x4", tiled: { tm: 4, tn: 4, bk: 16 }, gpuOnly: true },
     { name: "tiled8x8", tiled: { tm: 8, tn: 8, bk: 8 }, gpuOnly: true },
     { name: "tiled8x4", tiled: { tm: 8, tn: 4, bk: 8 }, gpuOnly: true },
+    // half the barriers per fma of tiled8x8, for 16.5 KiB of workgroup memory (where granted); and
+    // 128 x 256 tiles: 12 fmas per workgroup-memory read instead of 8, for 128 accumulators a thread
+    { name: "tiled8x8k16", tiled: { tm: 8, tn: 8, bk: 16 }, gpuOnly: true },
+    { name: "tiled8x16", tiled: { tm: 8, tn: 16, bk: 8 }, gpuOnly: true },
   ],
   conv2d: [
     { name: "direct", reference: true },
