@@ -158,7 +158,7 @@ export async function main(args: string[] = Deno.args): Promise<number> {
   const opt = new optim.AdamW([
     { params: encoderParams, lr: cfg.lr.encoder },
     { params: decoderParams, lr: cfg.lr.decoder },
-  ], { weightDecay: cfg.weightDecay });
+  ], { weightDecay: cfg.weightDecay, betas: cfg.betas ?? [0.9, 0.999] }); // runs saved before --betas
   // The schedule scales the configured base rates, so it is built before a resumed state
   // overwrites the groups' current (already scheduled) rates.
   // How far the run is (0..1): by steps, or by the time budget when that ends it first.

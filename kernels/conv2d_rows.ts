@@ -6,14 +6,16 @@
 // Layouts: x and y NCHW; the weights transposed to wt [G, Cig, KH, KW, Cog] (the caller permutes
 // them), so 4 output channels load as one vec4. Requires Cog % 4 == 0.
 // Tiling: each thread owns TM output channels (TM / 4 vec4 accumulators) x TN consecutive outputs
-// of one row (n, oh, ow0 .. ow0 + TN - 1). Per (ci, kh) it loads the input row segment those TN
-// outputs read, (TN - 1) * sw + (KW - 1) * dw + 1 floats, once, and uses each of them for up to KW
-// taps and TM channels: for a 3x3 stride-1 conv with TM = 16, TN = 14 that is 16 scalar and 12
-// vec4 loads for 672 multiply-adds, where the implicit GEMM (kernels/conv2d.ts) does one load per
-// 4 to 8. On llvmpipe loads are what cost (see kernels/matmul.ts, matmulVec4WGSL).
-// Threads: x over (n, oh, row chunk), 8 consecutive chunks per SIMD group so their weight loads
-// hit the same cache lines; y over blocks of TM channels; z over groups. Padding is read as zeros (clamped loads,
-// then select); chunks and channels past the edge are skipped on store.
+// of each of TR rows (n, oh0 .. oh0 + TR - 1, ow0 .. ow0 + TN - 1). Per (ci, kh) it loads the KW x
+// TM / 4 weight vec4s once for its TR rows, and per row the input segment those TN outputs read,
+// (TN - 1) * sw + (KW - 1) * dw + 1 floats, each used for up to KW taps and TM channels: for a 3x3
+// stride-1 conv with TM = 16, TN = 14, TR = 1 that is 16 scalar and 12 vec4 loads for 672
+// multiply-adds, where the implicit GEMM (kernels/conv2d.ts) does one load per 4 to 8; TR = 2
+// shares the 12 weight loads between 1344. On llvmpipe loads are what cost (see kernels/matmul.ts,
+// matmulVec4WGSL), and the accumulators that spill to the stack cost less than the loads saved.
+// Threads: x over (n, row block, row chunk), 8 consecutive chunks per SIMD group so their weight
+// loads hit the same cache lines; y over blocks of TM channels; z over groups. Padding is read as
+// zeros (clamped loads, then select); rows, chunks and channels past the edge are skipped on store.
 // The input gradient of a stride-1 conv is this kernel too, run on dy with the taps flipped
 // (`flip`: tap (kh, kw) reads weight tap (KH-1-kh, KW-1-kw)) and the weights' channel roles
 // swapped by the caller (tensor/ops/conv.ts).
@@ -28,13 +30,15 @@ import { type Epilogue, epilogueBuffers, epilogueDecls, epilogueExpr } from "./e
 export interface RowsConfig {
   tm: number;
   tn: number;
+  /** output rows per thread (default 1) */
+  tr?: number;
 }
 
 const range = (n: number) => [...Array(n).keys()];
 
 /** `flip`: the input-gradient form (see above); `epilogue`: the fused forward. Not both. */
 export function conv2dRowsWGSL(
-  { tm, tn }: RowsConfig,
+  { tm, tn, tr = 1 }: RowsConfig,
   g: ConvDims,
   { flip = false, epilogue: e }: { flip?: boolean; epilogue?: Epilogue } = {},
 ): string {
@@ -42,15 +46,30 @@ export function conv2dRowsWGSL(
     throw new Error("conv2dRowsWGSL: the epilogue is for the forward conv, not its input gradient");
   }
   const [sh, sw] = g.s, [ph, pw] = g.p, [dh, dw] = g.d;
-  const Cog = g.Cout / g.G, chunks = Math.ceil(g.OW / tn);
+  const Cog = g.Cout / g.G, chunks = Math.ceil(g.OW / tn), rowBlocks = Math.ceil(g.OH / tr);
   const L = (tn - 1) * sw + (g.KW - 1) * dw + 1; // input floats one row chunk reads per (ci, kh)
-  const Q = range(tm / 4), T = range(tn);
-  const fmas = range(g.KW).flatMap((kw) => [
-    ...Q.map((q) => `      let w${kw}_${q} = wt[wb + ${(flip ? g.KW - 1 - kw : kw) * (Cog / 4)}u + cq${q}];`),
-    ...Q.flatMap((q) =>
-      T.map((t) => `      c${q}_${t} = fma(w${kw}_${q}, vec4<f32>(s${t * sw + kw * dw}), c${q}_${t});`)
+  const Q = range(tm / 4), T = range(tn), R = range(tr);
+  const acc = (r: number, q: number, t: number) => `c${r}_${q}_${t}`;
+  // per (ci, kh): the weights, then each row's input segment and its multiply-adds
+  const body = [
+    ...range(g.KW).flatMap((kw) =>
+      Q.map((q) => `      let w${kw}_${q} = wt[wb + ${(flip ? g.KW - 1 - kw : kw) * (Cog / 4)}u + cq${q}];`)
     ),
-  ]);
+    ...R.flatMap((r) => [
+      `      {
+        let ih = ih0 + ${r * sh} + i32(kh) * ${dh};
+        let row = (plane + u32(clamp(ih, 0, i32(H) - 1))) * W; let rowIn = u32(ih) < H;`,
+      ...range(L).map((u) => `        let s${u} = select(0.0, x[row + x${u}], rowIn && in${u});`),
+      ...range(g.KW).flatMap((kw) =>
+        Q.flatMap((q) =>
+          T.map((t) =>
+            `        ${acc(r, q, t)} = fma(w${kw}_${q}, vec4<f32>(s${t * sw + kw * dw}), ${acc(r, q, t)});`
+          )
+        )
+      ),
+      `      }`,
+    ]),
+  ];
   // channel q of this thread's TM as a vec4 of 4 per-channel values (cq clamped: skipped on store)
   const perChannel = (q: number, buf: string) =>
     `vec4<f32>(${range(4).map((k) => `${buf}[g * Cog + cq${q} * 4u + ${k}u]`).join(", ")})`;
@@ -62,7 +81,7 @@ export function conv2dRowsWGSL(
     `vec4<f32>(${range(4).map((k) => `res[${o} + ${k}u * OH * OW]`).join(", ")})`;
   return /* wgsl */ `
 ${convConsts(g)}
-const CHUNKS = ${chunks}u;
+const CHUNKS = ${chunks}u; const ROWBLOCKS = ${rowBlocks}u;
 @group(0) @binding(0) var<storage, read> params: array<u32>; // [G]: the rest is compiled in
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;${e ? `\n${epilogueDecls(e, 3)}` : ""}
@@ -70,47 +89,47 @@ const CHUNKS = ${chunks}u;
 @compute @workgroup_size(32)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let chunk = gid.x;
-  if (chunk >= Nb * OH * CHUNKS || wid.z >= params[0]) { return; }
-  let ow0 = (chunk % CHUNKS) * ${tn}u; let oh = (chunk / CHUNKS) % OH; let nb = chunk / (CHUNKS * OH);
+  if (chunk >= Nb * ROWBLOCKS * CHUNKS || wid.z >= params[0]) { return; }
+  let ow0 = (chunk % CHUNKS) * ${tn}u; let oh0 = (chunk / CHUNKS) % ROWBLOCKS * ${tr}u;
+  let nb = chunk / (CHUNKS * ROWBLOCKS);
   let g = wid.z; let co0 = wid.y * ${tm}u;
-  let ih0 = i32(oh) * ${sh} - ${ph}; let iw0 = i32(ow0) * ${sw} - ${pw};
+  let ih0 = i32(oh0) * ${sh} - ${ph}; let iw0 = i32(ow0) * ${sw} - ${pw};
 ${
     range(L).map((t) =>
       `  let x${t} = u32(clamp(iw0 + ${t}, 0, i32(W) - 1)); let in${t} = u32(iw0 + ${t}) < W;`
     ).join("\n")
   }
 ${Q.map((q) => `  let cq${q} = min(co0 / 4u + ${q}u, Cog / 4u - 1u);`).join("\n")}
-${Q.flatMap((q) => T.map((t) => `  var c${q}_${t} = vec4<f32>(0.0);`)).join("\n")}
+${R.flatMap((r) => Q.flatMap((q) => T.map((t) => `  var ${acc(r, q, t)} = vec4<f32>(0.0);`))).join("\n")}
   for (var ci = 0u; ci < Cig; ci++) {
     let plane = (nb * Cin + g * Cig + ci) * H;
     for (var kh = 0u; kh < KH; kh++) {
-      let ih = ih0 + i32(kh) * ${dh};
-      let row = (plane + u32(clamp(ih, 0, i32(H) - 1))) * W; let rowIn = u32(ih) < H;
-${range(L).map((t) => `      let s${t} = select(0.0, x[row + x${t}], rowIn && in${t});`).join("\n")}
       let wb = ((g * Cig + ci) * KH + ${flip ? "KH - 1u - kh" : "kh"}) * ${g.KW}u * (Cog / 4u);
-${fmas.join("\n")}
+${body.join("\n")}
     }
   }
 ${epilogueLoads.map((l) => `${l}\n`).join("")}${
-    Q.flatMap((q) =>
-      T.map((t) => {
-        const o = `o${q}_${t}`;
-        const v = epilogueExpr(e, `c${q}_${t}`, { s: `sc${q}`, h: `sf${q}`, r: residual(o) }, "vec4<f32>()");
-        return `  if (co0 + ${4 * q}u < Cog && ow0 + ${t}u < OW) {
-    let ${o} = ((nb * Cout + g * Cog + co0 + ${4 * q}u) * OH + oh) * OW + ow0 + ${t}u;${
-          e ? `\n    let v${q}_${t} = ${v};` : ""
-        }
-${range(4).map((k) => `    y[${o} + ${k}u * OH * OW] = ${e ? "v" : "c"}${q}_${t}[${k}];`).join("\n")}
+    R.flatMap((r) =>
+      Q.flatMap((q) =>
+        T.map((t) => {
+          const o = `o${r}_${q}_${t}`, c = acc(r, q, t);
+          const v = epilogueExpr(e, c, { s: `sc${q}`, h: `sf${q}`, r: residual(o) }, "vec4<f32>()");
+          return `  if (co0 + ${4 * q}u < Cog && oh0 + ${r}u < OH && ow0 + ${t}u < OW) {
+    let ${o} = ((nb * Cout + g * Cog + co0 + ${4 * q}u) * OH + oh0 + ${r}u) * OW + ow0 + ${t}u;${
+            e ? `\n    let v${c} = ${v};` : ""
+          }
+${range(4).map((k) => `    y[${o} + ${k}u * OH * OW] = ${e ? `v${c}` : c}[${k}];`).join("\n")}
   }`;
-      })
+        })
+      )
     ).join("\n")
   }
 }`;
 }
 
 /** Workgroups: x over row chunks (32 per workgroup), y over blocks of TM channels, z over groups. */
-export const conv2dRowsGrid = ({ tm, tn }: RowsConfig, g: ConvDims): [number, number, number] => [
-  Math.ceil((g.N * g.OH * Math.ceil(g.OW / tn)) / 32),
+export const conv2dRowsGrid = ({ tm, tn, tr = 1 }: RowsConfig, g: ConvDims): [number, number, number] => [
+  Math.ceil((g.N * Math.ceil(g.OH / tr) * Math.ceil(g.OW / tn)) / 32),
   Math.ceil(g.Cout / g.G / tm),
   g.G,
 ];

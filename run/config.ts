@@ -27,6 +27,8 @@ export interface TrainConfig {
   imageSize: number;
   lr: { encoder: number; decoder: number };
   weightDecay: number;
+  /** AdamW's moment decay rates (beta1, beta2) */
+  betas: [number, number];
   warmup: number;
   /** after the warmup: "inverse-sqrt" (the seed's 1/sqrt(t) decay) or "constant" (only the cooldown lowers it) */
   decay: "inverse-sqrt" | "constant";
@@ -92,6 +94,7 @@ const TINY: TrainConfig = {
   imageSize: 64,
   lr: { encoder: 3e-3, decoder: 3e-3 },
   weightDecay: 0.01,
+  betas: [0.9, 0.999],
   warmup: 50,
   decay: "constant",
   cooldown: 0.25,
@@ -212,7 +215,16 @@ function coerce(name: string, text: string, like: Leaf): Leaf {
   }
   if (Array.isArray(like) || like === null) {
     const parts = text.split(",").filter(Boolean);
-    return name.endsWith("widths") ? (text === "null" ? null : parts.map(Number)) : parts;
+    if (!name.endsWith("widths") && typeof like?.[0] !== "number") return parts;
+    if (text === "null" && name.endsWith("widths")) return null;
+    const numbers = parts.map(Number);
+    if (numbers.some((n) => !Number.isFinite(n))) {
+      throw new Error(`--${name} expects comma-separated numbers, got "${text}"`);
+    }
+    if (name === "betas" && (numbers.length !== 2 || numbers.some((b) => b < 0 || b >= 1))) {
+      throw new Error(`--betas expects two rates in [0, 1), e.g. 0.9,0.999; got "${text}"`);
+    }
+    return numbers;
   }
   return text;
 }
