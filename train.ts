@@ -25,7 +25,8 @@ import { F, gpu, manualSeed, memory, optim, rngState, setRngState, tensor, tidy 
 import type { WordPiece } from "./tokenizer/mod.ts";
 
 export function captionerConfig(cfg: TrainConfig, tok: WordPiece): CaptionerConfig {
-  const { depth, widths, outputStride, maxPool = true, trainable } = cfg.encoder;
+  // (runs saved before maxPool and stemKernel existed had torchvision's stem)
+  const { depth, widths, outputStride, maxPool = true, stemKernel = 7, trainable } = cfg.encoder;
   return {
     vocabSize: tok.size,
     padId: tok.ids.pad,
@@ -37,6 +38,7 @@ export function captionerConfig(cfg: TrainConfig, tok: WordPiece): CaptionerConf
       ...(widths ? { widths } : {}),
       outputStride,
       maxPool,
+      stemKernel,
       finetune: { trainable: trainable as never, frozenBatchNorm: cfg.preset === "seed" },
     },
     // ceil(size / outputStride)^2 image tokens

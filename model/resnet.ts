@@ -36,6 +36,11 @@ export interface ResNetOptions {
    * `outputStride` (the later stages take the stride the pool gave), at most 16.
    */
   maxPool?: boolean;
+  /**
+   * The stem conv's kernel (torchvision: 7; odd), stride 2 either way. Small images gain little
+   * from a 7 x 7 stem: a 3 x 3 one costs 5x less on 3 input channels.
+   */
+  stemKernel?: number;
   device?: TensorOptions["device"];
   dtype?: TensorOptions["dtype"];
 }
@@ -165,7 +170,11 @@ export class ResNet extends nn.Module {
     const o = { device: opts.device, dtype: opts.dtype };
     const widths = opts.widths ?? [64, 128, 256, 512], numClasses = opts.numClasses ?? 1000;
     const B = block === "basic" ? BasicBlock : Bottleneck;
-    this.conv1 = new nn.Conv2d(3, widths[0], 7, { stride: 2, padding: 3, bias: false, ...o });
+    const stem = opts.stemKernel ?? 7;
+    if (!(Number.isInteger(stem) && stem % 2 === 1 && stem > 0)) {
+      throw new Error(`resnet: stemKernel must be an odd number of pixels, got ${stem}`);
+    }
+    this.conv1 = new nn.Conv2d(3, widths[0], stem, { stride: 2, padding: (stem - 1) / 2, bias: false, ...o });
     this.bn1 = new nn.BatchNorm2d(widths[0], o);
     let cin = widths[0];
     // `keep`: the stage keeps its input's resolution (output stride 16 or 8) but has the modules,

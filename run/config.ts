@@ -50,6 +50,8 @@ export interface TrainConfig {
     outputStride: 8 | 16 | 32;
     /** the stem's max-pool; without it layer1 sees twice the resolution (output stride at most 16) */
     maxPool: boolean;
+    /** the stem conv's kernel size (7: torchvision's, which pretrained weights need) */
+    stemKernel: number;
     pretrained: string;
     trainable: string[];
   };
@@ -112,6 +114,7 @@ const TINY: TrainConfig = {
     widths: [32, 48, 96, 128],
     outputStride: 8,
     maxPool: true,
+    stemKernel: 7,
     pretrained: "",
     trainable: ["stem", "layer1", "layer2", "layer3", "layer4"],
   },
@@ -161,6 +164,7 @@ const SEED: TrainConfig = {
     widths: null,
     outputStride: 32,
     maxPool: true,
+    stemKernel: 7,
     pretrained: "",
     trainable: ["layer3", "layer4"],
   },

@@ -110,6 +110,28 @@ Deno.test("resnet: output stride 32, 16 and 8 give 2 x 2, 4 x 4 and 8 x 8 tokens
   assert.throws(() => resnet(18, { maxPool: false, numClasses: 0 }), /output stride is at most 16/);
 });
 
+Deno.test("resnet: a 3 x 3 stem keeps the token grid and has 3 x 3 weights", () => {
+  const x = tensor(Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => Math.sin(i)), [1, 3, 64, 64], {
+    device: "cpu",
+  });
+  for (const stemKernel of [7, 3]) {
+    const net = resnet(10, {
+      widths: [4, 4, 8, 8],
+      numClasses: 0,
+      outputStride: 8,
+      stemKernel,
+      device: "cpu",
+    })
+      .eval();
+    assert.deepEqual(net.conv1.weight.shape, [4, 3, stemKernel, stemKernel]);
+    const f = tidy(() => noGrad(() => net.features(x)));
+    assert.deepEqual(f.shape, [1, 64, 8]);
+    f.dispose();
+    net.dispose();
+  }
+  assert.throws(() => resnet(10, { stemKernel: 4, numClasses: 0 }), /stemKernel must be an odd number/);
+});
+
 Deno.test("resnet: fine-tuning policy freezes stem, layer1, layer2 and keeps batchnorm in inference", () => {
   const net = resnet(18, { widths: [4, 4, 4, 4], numClasses: 0, device: "cpu" }).finetune();
   net.train();
