@@ -226,3 +226,29 @@ export const conv2dRowsWeightGradGrid = (
   1,
   g.G * splits,
 ];
+
+// ---- the input gradient of a strided conv ---------------------------------------------------------
+//   dyz[n, c, j, i] = dy[n, c, j / sh, i / sw]   where sh divides j and sw divides i, else 0
+// dy [N, C, OH, OW] with sh - 1 zero rows and sw - 1 zero columns between its own, Hd x Wd
+// (trailing zeros where Hd > sh * (OH - 1) + 1). A stride-s conv's input gradient is the flipped
+// stride-1 conv of this (tensor/ops/conv.ts), which the rows kernel above runs: s^2 the
+// multiply-adds of the exact product, most of them by zero, yet faster on llvmpipe than the
+// implicit GEMM's per-element index arithmetic. One thread per output element.   params: [n]
+
+export function zeroInsertWGSL(g: ConvDims, Hd: number, Wd: number): string {
+  const [sh, sw] = g.s;
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> params: array<u32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dyz: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let at = gid.x + gid.y * nwg.x * 64u;
+  if (at >= params[0]) { return; }
+  let i = at % ${Wd}u; let j = at / ${Wd}u % ${Hd}u; let plane = at / ${Hd * Wd}u;
+  let oh = j / ${sh}u; let ow = i / ${sw}u;
+  let hit = j % ${sh}u == 0u && i % ${sw}u == 0u && oh < ${g.OH}u && ow < ${g.OW}u;
+  let src = (plane * ${g.OH}u + min(oh, ${g.OH - 1}u)) * ${g.OW}u + min(ow, ${g.OW - 1}u);
+  dyz[at] = select(0.0, dy[src], hit);
+}`;
+}

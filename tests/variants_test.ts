@@ -19,7 +19,7 @@ const TILE_CASES: Case[] = [
 ];
 
 // conv2d's row-tiled kernel needs channel counts that are multiples of 4 (the op cases have
-// none): forward and input gradient, with groups, padding, stride 2, dilation, and rows longer
+// none): forward and input gradient, with groups, padding, strides, dilation, and rows longer
 // than one chunk with a ragged end.
 const ROWS_CASES: Case[] = [
   {
@@ -35,6 +35,17 @@ const ROWS_CASES: Case[] = [
     fn: (t, w) => F.conv2d(t, w, null, { dilation: [2, 1], padding: [3, 0] }),
   },
   { inputs: [x([2, 8, 5, 30]), x([20, 8, 3, 3])], fn: (t, w) => F.conv2d(t, w, null, { padding: 1 }) },
+  // strided input gradients run on dy with zeros inserted: uneven strides with dilation, a 1x1,
+  // and the encoder's own 3x3 stride 2
+  {
+    inputs: [x([2, 4, 9, 10]), x([8, 4, 3, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { stride: [2, 3], padding: [1, 2], dilation: [1, 2] }),
+  },
+  { inputs: [x([1, 4, 7, 7]), x([8, 4, 1, 1])], fn: (t, w) => F.conv2d(t, w, null, { stride: 2 }) },
+  {
+    inputs: [x([2, 4, 8, 8]), x([8, 4, 3, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { stride: 2, padding: 1 }),
+  },
 ];
 // conv2d's workgroup-tiled kernels (64 or 128 rows of C by 64 or 128 columns, k slabs of 8 or 16):
 // each product crosses a tile edge in M and N somewhere, with k not a multiple of the slab, image

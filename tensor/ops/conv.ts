@@ -18,11 +18,13 @@ import {
   conv2dRowsWeightGradGrid,
   conv2dRowsWeightGradWGSL,
   conv2dRowsWGSL,
+  zeroInsertWGSL,
 } from "../../kernels/conv2d_rows.ts";
 import { conv2dTiledGrid, conv2dTiledWGSL, type ConvTiledConfig } from "../../kernels/conv2d_tiled.ts";
 import { convEpilogueWGSL, type Epilogue } from "../../kernels/epilogue.ts";
 import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { type Launch, runVariant, type Variant } from "../webgpu/variants.ts";
+import type { Dispatch } from "../webgpu/runtime.ts";
 import { empty } from "../create.ts";
 import { gpu, type HostArray } from "../storage.ts";
 import { fromOp, isGradEnabled, noGrad, Tensor } from "../tensor.ts";
@@ -137,6 +139,7 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     const partials: Tensor[] = [];
     const rows = rowsGeometry(which, g);
     let wt: Tensor | null = null; // the weights as the rows kernel reads them, made on first use
+    let dyz: Tensor | null = null; // a strided conv's dy with zeros inserted, for the rows kernel
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
     const splitsOf = (v: Variant) => v.gemm?.splitK ?? v.wrows?.splits ?? v.convTiled?.splitK ?? 1;
     // A fused forward never takes a split-K variant: the epilogue would have to move into the
@@ -154,14 +157,24 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
       const name = `conv2d_${which}${fused ? "_fused" : ""}_${v.name}`, splits = splitsOf(v);
       if (v.rows) {
         wt ??= rowsWeights(which, bc, g);
-        return {
+        const conv = (src: Tensor): Dispatch => ({
           name,
-          code: conv2dRowsWGSL(v.rows, rows!, { flip: which === "input", epilogue: fused?.e }),
+          code: conv2dRowsWGSL(v.rows!, rows!, { flip: which === "input", epilogue: fused?.e }),
           params: [G],
-          reads: [ac.storage.binding, wt.storage.binding, ...extra],
+          reads: [src.storage.binding, wt!.storage.binding, ...extra],
           writes: io.writes,
-          workgroups: conv2dRowsGrid(v.rows, rows!),
-        };
+          workgroups: conv2dRowsGrid(v.rows!, rows!),
+        });
+        if (which === "forward" || g.s.join() === "1,1") return conv(ac);
+        dyz ??= empty([N, Cout, rows!.H, rows!.W], { device: a.device, dtype: a.dtype });
+        return [{
+          name: "conv2d_zero_insert",
+          code: zeroInsertWGSL(g, rows!.H, rows!.W),
+          params: [dyz.size],
+          reads: [ac.storage.binding],
+          writes: [dyz.storage.binding],
+          threads: dyz.size,
+        }, conv(dyz)];
       }
       if (!v.gemm && !v.wrows && !v.convTiled) {
         const params = [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G];
@@ -203,7 +216,7 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
         },
       ];
     });
-    for (const t of [...partials, ...(wt ? [wt] : [])]) t.dispose(); // (buffers are reused only by later commands)
+    for (const t of [...partials, wt, dyz]) t?.dispose(); // (buffers are reused only by later commands)
   }
   if (ac !== a) ac.dispose();
   if (bc !== b) bc.dispose();
@@ -212,15 +225,18 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
 
 /**
  * The geometry the rows kernel (kernels/conv2d_rows.ts) runs, or null where it does not apply.
- * Forward: the conv itself. Input gradient of a stride-1 conv: a stride-1 conv of dy (Cout
- * channels, OH x OW) with the taps flipped, padded by d * (K - 1) - p, giving Cin channels at H x W.
+ * Forward: the conv itself. Input gradient: a stride-1 conv of dy (Cout channels) with the taps
+ * flipped, padded by pt = d * (K - 1) - p, giving Cin channels at H x W. A strided conv's dy first
+ * gets s - 1 zeros between its rows and columns (kernels/conv2d_rows.ts, zeroInsertWGSL), to
+ * H + 2p - d * (K - 1) rows: the length whose stride-1 conv is H long again.
  */
 function rowsGeometry(which: Which, g: Geometry): Geometry | null {
-  const { Cin, Cout, G, KH, KW, p, d } = g;
+  const { Cin, Cout, G, H, W, KH, KW, p, d } = g;
   if (which === "forward") return (Cout / G) % 4 === 0 ? g : null;
   const pt: [number, number] = [d[0] * (KH - 1) - p[0], d[1] * (KW - 1) - p[1]];
-  if (which === "weight" || g.s.join() !== "1,1" || (Cin / G) % 4 || pt[0] < 0 || pt[1] < 0) return null;
-  return { ...g, Cin: Cout, H: g.OH, W: g.OW, Cout: Cin, OH: g.H, OW: g.W, p: pt };
+  if (which === "weight" || (Cin / G) % 4 || pt[0] < 0 || pt[1] < 0) return null;
+  const [Hd, Wd] = g.s.join() === "1,1" ? [g.OH, g.OW] : [H - pt[0] + p[0], W - pt[1] + p[1]];
+  return { ...g, Cin: Cout, H: Hd, W: Wd, Cout: Cin, OH: H, OW: W, p: pt, s: [1, 1] };
 }
 
 /** The weight-gradient row kernel reads dy rows as vec4s and keeps every tap in registers. */
