@@ -40,17 +40,25 @@ export class MultiheadAttention extends nn.Module {
     return [["out_proj", this.outProj]];
   }
 
-  /** x [B, T, d] through part 0 (query), 1 (key) or 2 (value) of the packed projection -> [B, H, T, dh]. */
-  project(x: Tensor, part: 0 | 1 | 2): Tensor {
-    const d = this.dModel, [B, T] = x.shape;
-    const w = F.slice(this.inProjWeight, 0, part * d, (part + 1) * d);
-    const y = F.add(F.matmul(x, F.transpose(w)), F.slice(this.inProjBias, 0, part * d, (part + 1) * d));
-    return F.permute(F.reshape(y, [B, T, this.heads, this.headDim]), [0, 2, 1, 3]);
+  /**
+   * x [B, T, d] through `n` consecutive parts of the packed projection, from `first` (0 query,
+   * 1 key, 2 value), as one product -> n views [B, H, T, dh] of its [B, T, n, H, dh] output: one
+   * matmul and one bias add instead of n, and their gradients summed by one backward.
+   */
+  project(x: Tensor, first: 0 | 1 | 2, n: 1 | 2 | 3): Tensor[] {
+    const d = this.dModel, H = this.heads, dh = this.headDim, [B, T] = x.shape;
+    const rows = (t: Tensor) => F.slice(t, 0, first * d, (first + n) * d);
+    const y = F.add(F.matmul(x, F.transpose(rows(this.inProjWeight))), rows(this.inProjBias)); // [B, T, n d]
+    const parts = F.reshape(y, [B, T, n, H, dh]);
+    return [...Array(n).keys()].map((i) =>
+      F.permute(F.reshape(F.slice(parts, 2, i, i + 1), [B, T, H, dh]), [0, 2, 1, 3])
+    );
   }
 
   /** The memory's keys and values, computed once per image batch for cross-attention. */
   keysValues(memory: Tensor): KeysValues {
-    return { k: this.project(memory, 1), v: this.project(memory, 2) };
+    const [k, v] = this.project(memory, 1, 2);
+    return { k, v };
   }
 
   /**
@@ -68,12 +76,10 @@ export class MultiheadAttention extends nn.Module {
       returnWeights?: boolean;
     },
   ): { out: Tensor; weights: Tensor | null } {
-    const [B, T] = x.shape, q = this.project(x, 0);
-    let kv = o.kv;
-    if (!kv) {
-      kv = { k: this.project(x, 1), v: this.project(x, 2) };
-      if (o.cache) kv = writeCache(o.cache, kv, T);
-    }
+    const [B, T] = x.shape;
+    const [q, k, v] = this.project(x, 0, o.kv ? 1 : 3);
+    let kv = o.kv ?? { k, v };
+    if (!o.kv && o.cache) kv = writeCache(o.cache, kv, T);
     const r = attention(q, kv.k, kv.v, {
       causal: !o.kv,
       keyPadding: o.keyPadding,

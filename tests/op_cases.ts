@@ -78,7 +78,14 @@ export const CASES: Record<string, Case[]> = {
     { inputs: [x([2, 5, 8]), x([2, 8, 4])], fn: F.matmul, contiguousOnly: true },
   ],
 
-  reshape: [{ inputs: [x([3, 4, 2])], fn: (t) => F.reshape(t, [4, -1]) }],
+  reshape: [
+    { inputs: [x([3, 4, 2])], fn: (t) => F.reshape(t, [4, -1]) },
+    // strided: one part of a packed [B, T, 3, H, D] projection split into heads (a view), a
+    // size-1 dim dropped from a slice (a view), and a transpose flattened (a copy)
+    { inputs: [x([2, 3, 12])], fn: (t) => F.reshape(F.slice(t, 2, 4, 8), [2, 3, 2, 2]) },
+    { inputs: [x([3, 3, 2])], fn: (t) => F.reshape(F.slice(t, 1, 1, 2), [1, 3, 2, 1]) },
+    { inputs: [x([3, 4])], fn: (t) => F.reshape(F.transpose(t), [2, 6]) },
+  ],
   permute: [{ inputs: [x([2, 3, 4])], fn: (t) => F.permute(t, [2, 0, 1]) }],
   expand: [{ inputs: [x([3, 1])], fn: (t) => F.expand(t, [2, 3, 4]) }],
   slice: [

@@ -89,6 +89,17 @@ Deno.test("autograd: accumulation, reuse of a tensor, noGrad, detach, graph free
   assert.throws(() => tensor([1], [1], { device: "cpu" }).backward(), /does not require grad/);
 });
 
+Deno.test("reshape is a view wherever the strides allow, a copy elsewhere", async () => {
+  const t = arange(0, 24, 1, { device: "cpu" }).reshape([2, 3, 4]);
+  const part = F.reshape(F.slice(t, 2, 2, 4), [2, 3, 2, 1]); // each row's last two, as a column
+  assert.equal(part.storage, t.storage, "a slice regrouped within its contiguous runs is a view");
+  assert.deepEqual([...part.strides], [12, 4, 1, 1]);
+  assert.deepEqual([...await part.toArray()], [2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23]);
+  const flat = F.reshape(F.transpose(t), [-1]); // no strides read [2, 4, 3] transposed in order
+  assert.notEqual(flat.storage, t.storage);
+  assert.deepEqual([...await flat.toArray()].slice(0, 4), [0, 4, 8, 1]);
+});
+
 Deno.test("bad inputs fail with a clear message", () => {
   const a = tensor([1, 2, 3], [3], { device: "cpu" }), b = tensor([1, 2], [2], { device: "cpu" });
   assert.throws(() => F.add(a, b), /do not broadcast/);

@@ -1,4 +1,4 @@
-// Shape and layout ops. Views (reshape of contiguous data, permute, expand, slice, squeeze) share
+// Shape and layout ops. Views (reshape where the strides allow, permute, expand, slice, squeeze) share
 // storage and cost nothing; copies happen only in contiguous, concat and pad.
 
 import { empty, full } from "../create.ts";
@@ -45,7 +45,11 @@ export function denseHost(x: Tensor): HostArray {
   return x.storage.host!.subarray(x.offset, x.offset + x.size);
 }
 
-/** New shape with the same elements; one dim may be -1. A view when `x` is contiguous. */
+/**
+ * New shape with the same elements; one dim may be -1. A view wherever the strides allow it (any
+ * contiguous x; and a strided one whose regrouped dims each stay evenly strided, such as a size-1
+ * dim dropped or added, or one head's slice of a packed projection split into heads), else a copy.
+ */
 export function reshape(x: Tensor, shape: Shape): Tensor {
   const known = shape.filter((d) => d !== -1);
   const resolved = shape.map((d) => (d === -1 ? x.size / Math.max(1, numel(known)) : d));
@@ -53,10 +57,33 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   if (shape.filter((d) => d === -1).length > 1 || numel(resolved) !== x.size) {
     throw new Error(`cannot reshape [${x.shape}] (${x.size} elements) to [${shape}]`);
   }
-  const c = x.isContiguous ? x : noGrad(() => contiguous(x));
-  const out = c.view(resolved, contiguousStrides(resolved), c.offset);
+  const strides = x.isContiguous ? contiguousStrides(resolved) : viewStrides(x.shape, x.strides, resolved);
+  const c = strides ? x : noGrad(() => contiguous(x));
+  const out = c.view(resolved, strides ?? contiguousStrides(resolved), c.offset);
   if (c !== x) c.dispose(); // the view co-owns the copy
   return fromOp("reshape", out, [x], (g) => [reshape(g, x.shape)]);
+}
+
+/**
+ * The strides that read `x` (shape, strides) as `shape`, or null where no strides can. The dims
+ * of x fall into chunks, each a run that is contiguous within itself (stride[i] = stride[i + 1] *
+ * shape[i + 1]); a reshape is a view when every new dim lies within one chunk (PyTorch's rule).
+ */
+function viewStrides(from: Shape, fromStrides: Shape, shape: Shape): number[] | null {
+  if (numel(from) === 0) return contiguousStrides(shape);
+  const strides: number[] = new Array(shape.length);
+  let d = shape.length - 1, base = fromStrides[from.length - 1], chunk = 1, made = 1;
+  for (let i = from.length - 1; i >= 0; i--) {
+    chunk *= from[i];
+    if (i > 0 && (from[i - 1] === 1 || fromStrides[i - 1] === chunk * base)) continue; // the chunk goes on
+    for (; d >= 0 && (made < chunk || shape[d] === 1); d--) {
+      strides[d] = made * base;
+      made *= shape[d];
+    }
+    if (made !== chunk) return null;
+    if (i > 0) [base, chunk, made] = [fromStrides[i - 1], 1, 1];
+  }
+  return d === -1 ? strides : null;
 }
 
 /** Reorders dims; `dims[i]` is the input dim that becomes output dim i. A view. */
