@@ -96,7 +96,9 @@ const TINY: TrainConfig = {
   imageSize: 64,
   lr: { encoder: 3e-3, decoder: 3e-3 },
   weightDecay: 0.01,
-  betas: [0.9, 0.999],
+  // A shorter second-moment memory: 1130 steps with beta2 0.99 scored 0.533 / 2.562 against
+  // 0.999's 0.517 / 2.450 (models/tiny/README.md).
+  betas: [0.9, 0.99],
   warmup: 50,
   decay: "constant",
   cooldown: 0.25,
@@ -156,6 +158,7 @@ const SEED: TrainConfig = {
   imageSize: 224,
   lr: { encoder: 1e-4, decoder: 1e-3 },
   weightDecay: 0.05,
+  betas: [0.9, 0.999],
   warmup: 500,
   decay: "inverse-sqrt",
   cooldown: 0,

@@ -16,14 +16,14 @@ Deno.test("train options: flags are coerced to their defaults' types", async () 
     "--encoder.widths",
     "16,32,64,96",
     "--betas",
-    "0.9,0.99",
+    "0.8,0.95",
     "--decay",
     "inverse-sqrt",
   ]);
   assert.deepEqual(cfg.batch, 8);
   assert.deepEqual(cfg.encoder.maxPool, false);
   assert.deepEqual(cfg.encoder.widths, [16, 32, 64, 96]);
-  assert.deepEqual(cfg.betas, [0.9, 0.99]);
+  assert.deepEqual(cfg.betas, [0.8, 0.95]);
   assert.deepEqual(cfg.decay, "inverse-sqrt");
   // what no flag names keeps the preset's value, and the preset itself is untouched
   assert.deepEqual(cfg.lr, PRESETS.tiny.lr);
