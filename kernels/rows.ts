@@ -120,3 +120,23 @@ ${t.head}
   ${t.each} { dx[row + j] = rstd * (g[row + j] * w[j] - m1 - xhat[row + j] * m2); }
 }`;
 };
+
+/**
+ * The affine parameters' gradients, both in one pass: out[j] = sum_r g[r, j] xhat[r, j] (the
+ * weight's), out[n + j] = sum_r g[r, j] (the bias's). One thread per column walks the rows, so
+ * neighbouring threads read neighbouring floats; the rows are few (a batch of tokens) next to the
+ * launches a mul and two two-stage sums would cost.   params: [rows, n]
+ */
+export const affineGradWGSL = /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> xhat: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+${MAIN}
+  let rows = params[0]; let n = params[1];
+  if (i >= n) { return; }
+  var dw = 0.0; var db = 0.0;
+  for (var r = 0u; r < rows; r++) { let gr = g[r * n + i]; dw = fma(gr, xhat[r * n + i], dw); db += gr; }
+  out[i] = dw;
+  out[n + i] = db;
+}`;

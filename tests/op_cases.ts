@@ -108,6 +108,7 @@ export const CASES: Record<string, Case[]> = {
   layerNorm: [
     { inputs: [x([4, 7]), x([7]), x([7])], fn: (t, w, b) => F.layerNorm(t, [7], w, b) },
     { inputs: [x([2, 3, 5])], fn: (t) => F.layerNorm(t, [3, 5]) },
+    { inputs: [x([3, 2, 3]), x([2, 3]), x([2, 3])], fn: (t, w, b) => F.layerNorm(t, [2, 3], w, b) },
   ],
 
   conv2d: [

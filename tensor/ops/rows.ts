@@ -3,13 +3,20 @@
 // has a row kernel of its own (the weight and bias gradients are column sums).
 
 import { f32Bits } from "../../kernels/common.ts";
-import { normalizeGradWGSL, normalizeWGSL, rowThreads, softmaxWGSL } from "../../kernels/rows.ts";
+import {
+  affineGradWGSL,
+  normalizeGradWGSL,
+  normalizeWGSL,
+  rowThreads,
+  softmaxWGSL,
+} from "../../kernels/rows.ts";
 import { empty, ones, zeros } from "../create.ts";
 import { normAxis, numel, type Shape } from "../shape.ts";
+import { gpu } from "../storage.ts";
 import { runVariant } from "../webgpu/variants.ts";
 import { fromOp, noGrad, Tensor } from "../tensor.ts";
 import { exp, mul, sub } from "./elementwise.ts";
-import { contiguous, dense, denseBinding, denseHost, packed, reshape, transpose } from "./movement.ts";
+import { contiguous, dense, denseBinding, denseHost, packed, transpose } from "./movement.ts";
 import { sum } from "./reduce.ts";
 import { register } from "./registry.ts";
 
@@ -144,10 +151,34 @@ export function layerNorm(
         threads: rowThreads(rows, rowGroup),
       }));
     }
-    const lead = [...Array(x.ndim - k).keys()];
     const grads: (Tensor | null)[] = [dx];
-    if (weight) grads.push(weight.requiresGrad ? reshape(sum(mul(gc, xhat), lead), weight.shape) : null);
-    if (bias) grads.push(bias.requiresGrad ? reshape(sum(gc, lead), bias.shape) : null);
+    if (weight?.requiresGrad || bias?.requiresGrad) {
+      const sums = affineGrads(gc, xhat, rows, n); // [dw | db]
+      if (weight) grads.push(weight.requiresGrad ? sums.view(weight.shape, undefined, 0) : null);
+      if (bias) grads.push(bias.requiresGrad ? sums.view(bias.shape, undefined, n) : null);
+      sums.dispose(); // the views co-own it
+    }
     return grads;
   });
+}
+
+/** [2 n]: sum over rows of g * xhat (a norm's weight gradient), then of g (its bias gradient). */
+function affineGrads(g: Tensor, xhat: Tensor, rows: number, n: number): Tensor {
+  const out = (g.device === "cpu" ? zeros : empty)([2 * n], { device: g.device, dtype: g.dtype });
+  if (g.device === "cpu") {
+    const G = denseHost(g), H = denseHost(xhat), O = out.storage.host!;
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < n; j++) O[j] += G[r * n + j] * H[r * n + j], O[n + j] += G[r * n + j];
+    }
+  } else {
+    gpu().run({
+      name: "affine_grad",
+      code: affineGradWGSL,
+      params: [rows, n],
+      reads: [denseBinding(g), denseBinding(xhat)],
+      writes: [out.storage.binding],
+      threads: n,
+    });
+  }
+  return out;
 }
