@@ -1,8 +1,13 @@
 // Measured kernel choices, per adapter. The first call of a shape class times every candidate on
 // the GPU (timestamp queries, or queue completion where the adapter has none); the fastest wins
-// from then on. Winners persist in a cache file per adapter, keyed by the adapter's description
-// and a hash of the candidates' WGSL, so a kernel change re-tunes and nothing is tuned twice. A
-// shipped table (kernels/tuned/<adapter>.json) seeds the cache.
+// from then on. Winners persist in a cache file per adapter; a shipped table
+// (kernels/tuned/<adapter>.json) seeds it, so nothing is tuned twice.
+//
+// An entry remembers the hashes of the candidates' WGSL it was measured with. One shape class
+// holds calls whose code differs (a matmul's transposed operands, a kernel's baked-in sizes): each
+// such code is measured once, then known. A code no entry knows (a kernel changed since) is
+// measured again. Calls that arrive while their class is being measured take the untuned default
+// instead of starting a second measurement.
 //
 // CAPTIONER_TUNE=0 turns measuring off (defaults are used where nothing is known);
 // CAPTIONER_CACHE_DIR moves the cache (default: $XDG_CACHE_HOME or ~/.cache, then /captioner).
@@ -12,8 +17,27 @@ import type { Dispatch } from "./runtime.ts";
 
 interface Entry {
   winner: string;
-  hash: string;
+  /** the candidates' code hashes this winner was measured (or re-measured) with, newest last */
+  hashes: string[];
   ms?: Record<string, number>;
+}
+
+/** How many code hashes an entry keeps: a shape class meets a handful of codes, not more. */
+const MAX_HASHES = 16;
+
+/** `newer` with the code hashes of both (the winner and timings are `newer`'s). */
+function merge(older: Entry | undefined, newer: Entry): Entry {
+  const hashes = [...new Set([...(older?.hashes ?? []), ...newer.hashes])].slice(-MAX_HASHES);
+  return { ...newer, hashes };
+}
+
+/** A file's entries, written before entries kept several hashes or after. */
+function readEntries(file: string | URL): Record<string, Entry> {
+  const raw: Record<string, Entry & { hash?: string }> = JSON.parse(Deno.readTextFileSync(file)).entries ??
+    {};
+  return Object.fromEntries(
+    Object.entries(raw).map(([k, { hash, ...e }]) => [k, { ...e, hashes: e.hashes ?? (hash ? [hash] : []) }]),
+  );
 }
 
 function fnv1a(s: string): string {
@@ -27,7 +51,7 @@ const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(
 class Tuner {
   enabled = (Deno.env.get("CAPTIONER_TUNE") ?? "1") !== "0";
   #entries: Map<string, Entry> | null = null;
-  #verified = new Set<string>();
+  #confirmed = new Set<string>();
   #pending = new Map<string, Promise<void>>();
 
   get adapterSlug(): string {
@@ -44,18 +68,26 @@ class Tuner {
     return new URL(`../../kernels/tuned/${this.adapterSlug}.json`, import.meta.url);
   }
 
-  /** The known winner for `key` whose candidates still hash the same, else null. */
-  winner(key: string, codes: () => string[]): string | null {
-    const e = this.#load().get(key);
-    if (!e) return null;
-    if (!this.#verified.has(key)) {
-      if (e.hash !== fnv1a(codes().join("\n"))) {
-        this.#entries!.delete(key); // kernels changed since: measure again
-        return null;
-      }
-      this.#verified.add(key);
-    }
-    return e.winner;
+  /** The winner recorded for `key`, whichever code it was measured with (see `confirm`). */
+  winner(key: string): string | null {
+    return this.#load().get(key)?.winner ?? null;
+  }
+
+  /**
+   * Whether `key`'s winner was measured with these candidates: `code` (the winner's, for this
+   * call) is remembered once confirmed, so a call pays for `codes` (every candidate's) only once.
+   */
+  confirm(key: string, code: string, codes: () => string[]): boolean {
+    const id = `${key}\n${code}`;
+    if (this.#confirmed.has(id)) return true;
+    if (!this.#load().get(key)?.hashes.includes(fnv1a(codes().join("\n")))) return false;
+    this.#confirmed.add(id);
+    return true;
+  }
+
+  /** Whether `key` is being measured now (its winner is not known yet). */
+  measuring(key: string): boolean {
+    return this.#pending.has(key);
   }
 
   /** Runs every candidate (timed); records the fastest when the timings arrive. */
@@ -71,12 +103,14 @@ class Tuner {
       const sums = [...seqs, ...seqs].map((s) => times.slice(at, at += s.length).reduce((a, b) => a + b, 0));
       const ms = seqs.map((_, i) => Math.min(sums[i], sums[i + seqs.length]));
       const best = ms.indexOf(Math.min(...ms));
-      this.#load().set(key, {
-        winner: names[best],
-        hash,
-        ms: Object.fromEntries(names.map((n, i) => [n, +ms[i].toFixed(3)])),
-      });
-      this.#verified.add(key);
+      this.#load().set(
+        key,
+        merge(this.#load().get(key), {
+          winner: names[best],
+          hashes: [hash],
+          ms: Object.fromEntries(names.map((n, i) => [n, +ms[i].toFixed(3)])),
+        }),
+      );
       this.#pending.delete(key);
       this.#save();
     });
@@ -98,8 +132,9 @@ class Tuner {
     this.#entries = new Map();
     for (const file of [this.shippedFile, this.cacheFile]) {
       try {
-        const data = JSON.parse(Deno.readTextFileSync(file));
-        for (const [k, e] of Object.entries(data.entries ?? {})) this.#entries.set(k, e as Entry);
+        for (const [k, e] of Object.entries(readEntries(file))) {
+          this.#entries.set(k, merge(this.#entries.get(k), e));
+        }
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) console.error(`kernel tuning cache ${file} ignored: ${e}`);
       }
@@ -107,11 +142,17 @@ class Tuner {
     return this.#entries;
   }
 
+  /** Writes this process's entries over the file's, keeping what another process added since. */
   #save(): void {
-    const file = this.cacheFile, tmp = `${file}.tmp`;
+    const file = this.cacheFile, tmp = `${file}.${Deno.pid}.tmp`;
     try {
       Deno.mkdirSync(file.slice(0, file.lastIndexOf("/")), { recursive: true });
-      const body = { adapter: gpu().adapter.description, entries: this.entries() };
+      let entries: Record<string, Entry> = {};
+      try {
+        entries = readEntries(file);
+      } catch { /* none yet, or unreadable: this process's entries replace it */ }
+      for (const [k, e] of this.#load()) entries[k] = merge(entries[k], e);
+      const body = { adapter: gpu().adapter.description, entries };
       Deno.writeTextFileSync(tmp, JSON.stringify(body, null, 1) + "\n");
       Deno.renameSync(tmp, file);
     } catch (e) {

@@ -156,13 +156,13 @@ export function runVariant(
   const candidates = fitting.filter((v) => !v.reference && !(cpuAdapter && v.gpuOnly));
   if (candidates.length <= 1) return run(build(candidates[0] ?? fitting[0]));
   const key = `${op}|${shapeClass(dims)}|${candidates.map((v) => v.name).join(",")}`;
-  const winner = tuner.winner(
-    key,
-    () => candidates.map((v) => steps(build(v)).map((d) => d.code).join("\n")),
-  );
-  const known = candidates.find((v) => v.name === winner);
-  if (known) return run(build(known));
-  if (!tuner.enabled) {
+  const codeOf = (l: Launch) => steps(l).map((d) => d.code).join("\n");
+  const known = candidates.find((v) => v.name === tuner.winner(key));
+  if (known) {
+    const launch = build(known);
+    if (tuner.confirm(key, codeOf(launch), () => candidates.map((v) => codeOf(build(v))))) return run(launch);
+  }
+  if (!tuner.enabled || tuner.measuring(key)) {
     return run(build(candidates.find((v) => v.name === defaultFor(op, dims, candidates)) ?? candidates[0]));
   }
   tuner.measure(key, candidates.map((v) => v.name), candidates.map((v) => steps(build(v))));
