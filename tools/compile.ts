@@ -24,6 +24,9 @@ const args = [
   // the loader's decode workers (train and eval subcommands) start from this module
   "--include",
   "data/decode_worker.ts",
+  // the shipped kernel choices (tensor/webgpu/tuner.ts): without them a first run measures kernels
+  "--include",
+  "kernels/tuned",
   "--output",
   "dist/captioner",
   "cli.ts",
