@@ -1,20 +1,31 @@
 // The kernel tuner: first use of a shape class times the candidates on the GPU, the winner is
-// cached per adapter (keyed by a hash of the WGSL), and every call's result stays correct.
+// cached per adapter (with the hashes of the WGSL it was measured with), and every call's result
+// stays correct.
 
 import assert from "node:assert";
 import { device, F, gpu, randn, tidy } from "../tensor/mod.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
 import { relError } from "./helpers/check.ts";
 
+/** Runs `body` with tuning on and a cache file of its own. */
+async function withTuning(body: () => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir(), was = tuner.enabled;
+  Deno.env.set("CAPTIONER_CACHE_DIR", dir);
+  tuner.enabled = true;
+  try {
+    await body();
+  } finally {
+    tuner.enabled = was;
+    Deno.env.delete("CAPTIONER_CACHE_DIR");
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name: "the tuner measures candidates once, caches the winner, and results stay correct",
   ignore: device() !== "webgpu",
-}, async () => {
-  const dir = await Deno.makeTempDir();
-  Deno.env.set("CAPTIONER_CACHE_DIR", dir);
-  const was = tuner.enabled;
-  tuner.enabled = true;
-  try {
+}, () =>
+  withTuning(async () => {
     const [a, b] = [randn([24, 40]), randn([40, 36])];
     const ref = await tidy(() => F.matmul(a.detach(), b.detach())).toArray(); // first use: timed candidates
     await tuner.settled();
@@ -32,47 +43,37 @@ Deno.test({
       }
     }
     assert(relError(ref, cpu) < 1e-5 && relError(again, cpu) < 1e-5);
-  } finally {
-    tuner.enabled = was;
-    Deno.env.delete("CAPTIONER_CACHE_DIR");
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test({
   name: "the tuner measures each code of a shape class once, and calls during a measurement wait for none",
   ignore: device() !== "webgpu",
-}, async () => {
-  const dir = await Deno.makeTempDir();
-  Deno.env.set("CAPTIONER_CACHE_DIR", dir);
-  const was = tuner.enabled, g = gpu(), timed = g.timed;
-  let measurements = 0;
-  g.timed = (ds) => (measurements++, timed.call(g, ds));
-  tuner.enabled = true;
-  try {
-    // 12 x 20 @ 20 x 80: shape class 16x64x16 (M x N x K), in no shipped table; b^T is read in place, which
-    // makes other WGSL (another operand layout) in the same class
-    const [a, b, bt] = [randn([12, 20]), randn([20, 80]), randn([80, 20])];
-    const plain = () => tidy(() => F.matmul(a, b)).toArray();
-    const transposed = () => tidy(() => F.matmul(a, F.transpose(bt))).toArray();
-    const first = [plain(), plain(), plain()]; // the second and third arrive while the first is measured
-    assert.equal(measurements, 1);
-    await Promise.all(first);
-    await tuner.settled();
-    await plain();
-    assert.equal(measurements, 1, "a known code is not measured again");
-    await transposed();
-    await tuner.settled();
-    assert.equal(measurements, 2, "another code in the same class is measured once");
-    await Promise.all([plain(), transposed()]);
-    assert.equal(measurements, 2);
-    const entries = JSON.parse(await Deno.readTextFile(tuner.cacheFile)).entries;
-    const key = Object.keys(entries).find((k) => k.startsWith("matmul|16x64x16|"));
-    assert(key && entries[key].hashes.length === 2, JSON.stringify(entries[key ?? ""]));
-  } finally {
-    g.timed = timed;
-    tuner.enabled = was;
-    Deno.env.delete("CAPTIONER_CACHE_DIR");
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+}, () =>
+  withTuning(async () => {
+    const g = gpu(), timed = g.timed;
+    let measurements = 0;
+    g.timed = (ds) => (measurements++, timed.call(g, ds));
+    try {
+      // 12 x 20 @ 20 x 80: shape class 16x64x16 (M x N x K), in no shipped table; b^T is read in place, which
+      // makes other WGSL (another operand layout) in the same class
+      const [a, b, bt] = [randn([12, 20]), randn([20, 80]), randn([80, 20])];
+      const plain = () => tidy(() => F.matmul(a, b)).toArray();
+      const transposed = () => tidy(() => F.matmul(a, F.transpose(bt))).toArray();
+      const first = [plain(), plain(), plain()]; // the second and third arrive while the first is measured
+      assert.equal(measurements, 1);
+      await Promise.all(first);
+      await tuner.settled();
+      await plain();
+      assert.equal(measurements, 1, "a known code is not measured again");
+      await transposed();
+      await tuner.settled();
+      assert.equal(measurements, 2, "another code in the same class is measured once");
+      await Promise.all([plain(), transposed()]);
+      assert.equal(measurements, 2);
+      const entries = JSON.parse(await Deno.readTextFile(tuner.cacheFile)).entries;
+      const key = Object.keys(entries).find((k) => k.startsWith("matmul|16x64x16|"));
+      assert(key && entries[key].hashes.length === 2, JSON.stringify(entries[key ?? ""]));
+    } finally {
+      g.timed = timed;
+    }
+  }));
