@@ -51,6 +51,8 @@ const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(
 class Tuner {
   enabled = (Deno.env.get("CAPTIONER_TUNE") ?? "1") !== "0";
   #entries: Map<string, Entry> | null = null;
+  /** the cache file `#entries` came from: another one (CAPTIONER_CACHE_DIR changed) is read afresh */
+  #loadedFrom = "";
   #confirmed = new Set<string>();
   #pending = new Map<string, Promise<void>>();
 
@@ -128,8 +130,10 @@ class Tuner {
   }
 
   #load(): Map<string, Entry> {
-    if (this.#entries) return this.#entries;
+    if (this.#entries && this.#loadedFrom === this.cacheFile) return this.#entries;
     this.#entries = new Map();
+    this.#loadedFrom = this.cacheFile;
+    this.#confirmed.clear();
     for (const file of [this.shippedFile, this.cacheFile]) {
       try {
         for (const [k, e] of Object.entries(readEntries(file))) {
