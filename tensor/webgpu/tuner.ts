@@ -55,9 +55,11 @@ class Tuner {
   #loadedFrom = "";
   #confirmed = new Set<string>();
   #pending = new Map<string, Promise<void>>();
+  #slug: string | null = null;
 
+  /** memoised: every kernel call reaches it (through the cache file's name) */
   get adapterSlug(): string {
-    return slug(gpu().adapter.description);
+    return this.#slug ??= slug(gpu().adapter.description);
   }
 
   get cacheFile(): string {
