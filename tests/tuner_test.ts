@@ -65,13 +65,13 @@ Deno.test({
       assert.equal(measurements, 1);
       await Promise.all(first);
       await tuner.settled();
-      await plain();
-      assert.equal(measurements, 1, "a known code is not measured again");
+      // before any call has run the winner (see `confirm`: a winner's code, once confirmed, is
+      // not checked against the other candidates' code again)
       await transposed();
       await tuner.settled();
       assert.equal(measurements, 2, "another code in the same class is measured once");
-      await Promise.all([plain(), transposed()]);
-      assert.equal(measurements, 2);
+      await Promise.all([plain(), transposed(), plain()]);
+      assert.equal(measurements, 2, "known codes are not measured again");
       const entries = JSON.parse(await Deno.readTextFile(tuner.cacheFile)).entries;
       const key = known();
       assert(key && entries[key].hashes.length === 2, JSON.stringify(entries[key ?? ""]));
