@@ -14,9 +14,10 @@ import {
 } from "./data/mod.ts";
 import { Captioner, type CaptionerConfig } from "./model/captioner.ts";
 import { loadWeights } from "./model/weights.ts";
+import { TimeBudget } from "./run/budget.ts";
 import { loadLatest, saveCheckpoint, saveModel } from "./run/checkpoint.ts";
 import { helpText, parseTrainArgs, type TrainConfig } from "./run/config.ts";
-import { captionRecords, constantBaseline } from "./run/evaluate.ts";
+import { captionRecords, constantBaseline, type EvalOptions } from "./run/evaluate.ts";
 import type { SavedConfig } from "./run/load_captioner.ts";
 import { MetricsLog } from "./run/metrics_log.ts";
 import { formatSeconds, Progress } from "./run/progress.ts";
@@ -114,6 +115,7 @@ async function freshRunName(out: string, name: string): Promise<string> {
 }
 
 export async function main(args: string[] = Deno.args): Promise<number> {
+  const began = performance.now();
   const parsed = await parseTrainArgs(args);
   if (parsed === "help") {
     console.log(helpText());
@@ -165,6 +167,7 @@ export async function main(args: string[] = Deno.args): Promise<number> {
   // overwrites the groups' current (already scheduled) rates.
   // How far the run is (0..1): by steps, or by the time budget when that ends it first.
   const run = { progress: (resumed?.trainer.step ?? 0) / cfg.steps };
+  const budget = new TimeBudget(cfg.minutes > 0 ? cfg.minutes * 60 : Infinity, began);
   const decays = { "inverse-sqrt": optim.warmupInverseSqrt, constant: optim.warmupConstant };
   const decayName = cfg.decay ?? "inverse-sqrt"; // runs saved before the option existed
   if (!(decayName in decays)) {
@@ -217,17 +220,13 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     });
   };
 
-  const start = performance.now(),
-    progress = new Progress(
-      cfg.steps,
-      "step",
-      step,
-      cfg.minutes > 0 ? cfg.minutes * 60 : Infinity,
-    );
+  const start = performance.now(), test = data.test.slice(0, cfg.testImages);
+  const progress = new Progress(cfg.steps, "step", step, () => budget.trainSeconds - budget.elapsed());
+  const evalOptions = { imageSize: cfg.imageSize, batch: cfg.batch, beam: cfg.beam, alpha: cfg.alpha };
   let images = 0, tokens = 0, micro = 0, lastLoss = NaN;
   console.log(
     `training: ${cfg.steps} steps of ${cfg.batch * cfg.accumulate} images${
-      cfg.minutes ? `, at most ${cfg.minutes} min` : ""
+      cfg.minutes ? `, ${cfg.minutes} min in all with the held-out evaluation` : ""
     }`,
   );
   try {
@@ -262,10 +261,7 @@ export async function main(args: string[] = Deno.args): Promise<number> {
       scale.dispose();
       opt.zeroGrad();
       step++;
-      run.progress = Math.max(
-        step / cfg.steps,
-        cfg.minutes ? (performance.now() - start) / 60000 / cfg.minutes : 0,
-      );
+      run.progress = Math.max(step / cfg.steps, budget.progress());
       sched.step();
       const progress01 = step / cfg.steps;
       loader.setAugmentLevel(cfg.augment.max * rampLevel(progress01, cfg.augment.c));
@@ -316,9 +312,23 @@ export async function main(args: string[] = Deno.args): Promise<number> {
         }
         log.write(step, { val: r.scores });
       }
-      if (cfg.minutes && (performance.now() - start) / 60000 > cfg.minutes) {
+      if (budget.due()) {
+        // twice: the first call compiles (and may tune) the decoding kernels, which the final
+        // evaluation will not pay again
+        const seconds = test.length ? await timeOneBatch(model, tok, test, evalOptions) : 0;
+        budget.measure(seconds, cfg.batch, test.length);
         progress.done();
-        console.log(`time budget of ${cfg.minutes} min reached at step ${step}`);
+        console.log(
+          `held-out evaluation expected to take ${formatSeconds(budget.evalSeconds!)}: training stops by ${
+            formatSeconds(budget.trainSeconds)
+          } into the run`,
+        );
+      }
+      if (budget.over()) {
+        progress.done();
+        console.log(
+          `time budget of ${cfg.minutes} min reached at step ${step} (the evaluation's share kept)`,
+        );
         break;
       }
     }
@@ -340,15 +350,9 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     return 130;
   }
 
-  const test = data.test.slice(0, cfg.testImages);
   let result: Record<string, unknown> = {};
   if (test.length) {
-    const r = await captionRecords(model, tok, test, {
-      imageSize: cfg.imageSize,
-      batch: cfg.batch,
-      beam: cfg.beam,
-      alpha: cfg.alpha,
-    });
+    const r = await captionRecords(model, tok, test, evalOptions);
     const base = data.train ? constantBaseline(data.train.map((x) => x.captions[0]), r.references) : null;
     console.log(
       `held-out (${r.images} images, beam ${cfg.beam}): ` +
@@ -361,7 +365,13 @@ export async function main(args: string[] = Deno.args): Promise<number> {
         }`,
       );
     }
-    result = { heldOut: r.scores, images: r.images, baseline: base, evalSeconds: r.seconds };
+    result = {
+      heldOut: r.scores,
+      images: r.images,
+      baseline: base,
+      evalSeconds: r.seconds,
+      ...(budget.evalSeconds === null ? {} : { evalEstimateSeconds: budget.evalSeconds }),
+    };
   }
   await saveModel(`${runDir}/model.safetensors`, {
     weights: model.stateDict(),
@@ -372,7 +382,7 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     adapter: adapter.description,
     steps: step,
     trainSeconds: Math.round(trainSeconds),
-    totalSeconds: Math.round((performance.now() - start) / 1000),
+    totalSeconds: Math.round(budget.elapsed()),
     parameters: nParams,
     ...result,
   };
@@ -381,6 +391,13 @@ export async function main(args: string[] = Deno.args): Promise<number> {
   log.close();
   await data.close();
   return 0;
+}
+
+/** Seconds to caption one batch of `test` the way the final evaluation will (its second run). */
+async function timeOneBatch(model: Captioner, tok: WordPiece, test: CaptionRecord[], o: EvalOptions) {
+  const batch = test.slice(0, o.batch);
+  await captionRecords(model, tok, batch, o);
+  return (await captionRecords(model, tok, batch, o)).seconds;
 }
 
 if (import.meta.main) {

@@ -97,8 +97,10 @@ async function step(
     })
   );
   const V = out.logp.shape[1];
-  const logp = await out.logp.toArray() as Float32Array;
-  const attn = out.attn ? await out.attn.toArray() as Float32Array : null;
+  const [logp, attn] = await Promise.all([out.logp.toArray(), out.attn?.toArray() ?? null]) as [
+    Float32Array,
+    Float32Array | null,
+  ];
   out.logp.dispose();
   out.attn?.dispose();
   return { logp, attn, V };

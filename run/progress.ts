@@ -7,12 +7,12 @@ export class Progress {
   #last = 0;
   readonly tty = Deno.stderr.isTerminal();
 
-  /** `budgetSeconds`: the run also stops when that much time has passed, and the ETA says so. */
+  /** `secondsLeft`: the run also stops when that reaches 0, and the ETA says so. */
   constructor(
     readonly total: number,
     readonly label = "step",
     readonly startAt = 0,
-    readonly budgetSeconds = Infinity,
+    readonly secondsLeft = () => Infinity,
   ) {}
 
   /** Redraws for `done` of `total`, with `info` after the bar. */
@@ -23,8 +23,7 @@ export class Progress {
     const frac = Math.min(1, done / this.total), width = 24;
     const bar = "#".repeat(Math.round(frac * width)).padEnd(width, "-");
     const rate = (done - this.startAt) / ((now - this.#start) / 1000);
-    const left = this.budgetSeconds - (now - this.#start) / 1000;
-    const eta = Math.max(0, Math.min(rate > 0 ? (this.total - done) / rate : Infinity, left));
+    const eta = Math.max(0, Math.min(rate > 0 ? (this.total - done) / rate : Infinity, this.secondsLeft()));
     const line = `[${bar}] ${
       (100 * frac).toFixed(0).padStart(3)
     }% ${this.label} ${done}/${this.total} ${info} ETA ${formatSeconds(eta)}`;

@@ -1,5 +1,6 @@
 // train's options: preset, then a JSON config file, then flags, each coerced to its default's type.
 import assert from "node:assert/strict";
+import { TimeBudget } from "../run/budget.ts";
 import { parseTrainArgs, PRESETS, type TrainConfig } from "../run/config.ts";
 
 /** Rejects with an error whose message holds `text`. */
@@ -57,4 +58,23 @@ Deno.test("train options: bad values are errors that name the option", async () 
   await rejects(() => parse(["--betas", "0.9,1"]), "--betas expects two rates");
   await rejects(() => parse(["--preset", "huge"]), "--preset must be tiny or seed");
   await assert.rejects(() => parse(["--no-such-option", "1"]));
+});
+
+Deno.test("time budget: training keeps the held-out evaluation's share of the run", () => {
+  const startedAgo = (s: number) => performance.now() - s * 1000;
+  const early = new TimeBudget(100, startedAgo(30));
+  assert(!early.due() && !early.over(), "not due before 40% of the run");
+  const b = new TimeBudget(100, startedAgo(50));
+  assert(b.due());
+  b.measure(4, 32, 100); // 4 batches of 32: 16 s, and 10% more kept
+  assert(!b.due());
+  assert.equal(b.evalSeconds, 16);
+  assert(Math.abs(b.trainSeconds - 82.4) < 1e-9);
+  assert(!b.over() && b.progress() > 0.6);
+  b.measure(12, 32, 100);
+  assert(b.over(), "50 s in, 52.8 s kept for the evaluation: training is over");
+  b.measure(40, 32, 100);
+  assert(b.trainSeconds < 0 && b.over(), "an evaluation longer than the budget ends training at once");
+  const none = new TimeBudget(Infinity);
+  assert(!none.due() && !none.over() && none.progress() === 0);
 });

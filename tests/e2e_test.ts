@@ -64,6 +64,22 @@ Deno.test(
   },
 );
 
+Deno.test(
+  { name: "train: a time budget stops training early enough for the held-out evaluation", ...opts },
+  async () => {
+    // 30 s in all (the first run compiled the kernels): far fewer than 100000 steps
+    const args = ["--steps", "100000", "--minutes", "0.5", "--out", dir, "--name", "t"];
+    assert.equal(await train([...MINI, ...args]), 0);
+    const metrics = JSON.parse(await Deno.readTextFile(`${dir}/t/metrics.json`));
+    assert(metrics.steps >= 2 && metrics.steps < 100000, `stopped at step ${metrics.steps}`);
+    assert(metrics.evalEstimateSeconds > 0 && metrics.images === 8, JSON.stringify(metrics));
+    // the cooldown follows the time: the last step's rate is below the warmed-up constant 0.005
+    const lrs = (await readLog("t")).filter((r) => "loss" in r).map((r) => r.lr[1] as number);
+    const last = lrs.length; // logged every step: lrs[t - 1] is step t's
+    assert(lrs[last - 1] < 0.005 * Math.min(1, last / 5), `last rates ${lrs.slice(-3)}`);
+  },
+);
+
 Deno.test({ name: "train --resume continues at the right step and data position", ...opts }, async () => {
   // stop inside the warmup, where a schedule rebuilt from the saved rates would go wrong
   assert.equal(await train([...MINI, "--steps", "3", "--testImages", "0", "--out", dir, "--name", "b"]), 0);

@@ -24,9 +24,11 @@ export async function saveSafetensors(
   dict: Map<string, Tensor> | Record<string, Tensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  const raw = new Map<string, RawTensor>();
-  for (const [name, t] of dict instanceof Map ? dict : Object.entries(dict)) {
-    raw.set(name, { shape: [...t.shape], data: await t.toArray() });
-  }
+  const entries = [...(dict instanceof Map ? dict : Object.entries(dict))];
+  // all reads in flight at once: one wait for the queue, not one per tensor (~14 ms each on llvmpipe)
+  const data = await Promise.all(entries.map(([, t]) => t.toArray()));
+  const raw = new Map<string, RawTensor>(
+    entries.map(([name, t], i) => [name, { shape: [...t.shape], data: data[i] }]),
+  );
   await writeSafetensors(path, raw, metadata);
 }

@@ -1,0 +1,45 @@
+// A run's time budget covers the whole run: setup, training, and the held-out evaluation at the
+// end. Training stops early enough for the evaluation to fit, and that evaluation's cost depends on
+// the adapter (146 s on one 2-core host, a third of that on another), so it is measured: once the
+// model has trained for a while (its captions have their final lengths, roughly), one batch of
+// held-out images is captioned as the final evaluation will caption them, and timed.
+
+export class TimeBudget {
+  /** seconds the final evaluation is expected to take; null until `measure` */
+  evalSeconds: number | null = null;
+
+  /** `seconds`: the whole run's (Infinity: no budget); `origin`: performance.now() when it began. */
+  constructor(readonly seconds: number, readonly origin = 0) {}
+
+  elapsed(): number {
+    return (performance.now() - this.origin) / 1000;
+  }
+
+  /** Seconds from the run's start by which training must stop: the rest is the evaluation's. */
+  get trainSeconds(): number {
+    // 10% over the measured batch: batches differ, and saving the model follows
+    return this.seconds - 1.1 * (this.evalSeconds ?? 0);
+  }
+
+  /** How far training is through its time (0..1, more once over). */
+  progress(): number {
+    if (!Number.isFinite(this.seconds)) return 0;
+    // an evaluation that needs the whole budget (or more) leaves training none
+    return this.trainSeconds > 0 ? this.elapsed() / this.trainSeconds : Infinity;
+  }
+
+  /** Whether the evaluation's cost should be measured now: a budget, not yet measured, 40% spent. */
+  due(): boolean {
+    return Number.isFinite(this.seconds) && this.evalSeconds === null && this.elapsed() > 0.4 * this.seconds;
+  }
+
+  /** Records the evaluation's cost from one timed batch of `batchImages` out of `images`. */
+  measure(batchSeconds: number, batchImages: number, images: number): void {
+    this.evalSeconds = batchSeconds * Math.ceil(images / batchImages);
+  }
+
+  /** Whether training must stop now. */
+  over(): boolean {
+    return this.progress() >= 1;
+  }
+}
