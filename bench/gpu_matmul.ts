@@ -20,7 +20,7 @@ console.log(`adapter: ${adapter.description} (fallback: ${adapter.fallback}); tf
 const timeMs = (fn: () => Tensor) =>
   medianMs(() => tidy(() => void fn()), async () => {
     await tuner.settled();
-    await gpu().sync();
+    await gpu().done();
   });
 
 const rows: { n: number; variant: string; ms: number; tflops: number; maxRelDiff?: number }[] = [];

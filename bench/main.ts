@@ -41,7 +41,7 @@ const rows: Row[] = [];
 const time = (fn: () => void) =>
   medianMs(() => tidy(fn), async () => {
     await tuner.settled();
-    await gpu().sync();
+    await gpu().done();
   }, reps);
 
 async function row(

@@ -168,6 +168,6 @@ ${MAIN}
       dk[c] = fma(ds, q[qi + c], dk[c]);
     }
   }
-  let at = rowAt(OL, bh, j);
-  for (var c = 0u; c < D; c++) { out[at + c] = dk[c] * scale; out[params[${LAYOUT.dV}] + at + c] = dv[c]; }
+  let at = rowAt(OL, bh, j); let dvAt = params[${LAYOUT.dV}] + at; // read once: stores may alias params
+  for (var c = 0u; c < D; c++) { out[at + c] = dk[c] * scale; out[dvAt + c] = dv[c]; }
 }`;

@@ -30,9 +30,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let w = s * ${SOURCE_WORDS}u; let n = params[w]; let at = params[w + 1u];
 ${
   strided.map((walk, s) => {
-    const from = walk ? `view_offset(j, w + 2u, w + 11u)` : `params[w + 11u] + j`;
+    // a flat source's offset is read before the loop: the stores may alias params for all the
+    // compiler knows, and it would read it again after each
+    const [first, from] = walk
+      ? ["", `view_offset(j, w + 2u, w + 11u)`]
+      : ["let src_at = params[w + 11u]; ", "src_at + j"];
     return `  if (s == ${s}u) {
-    for (var j = gid.x; j < n; j = j + stride) { dst[at + j] = src${s}[${from}]; }
+    ${first}for (var j = gid.x; j < n; j = j + stride) { dst[at + j] = src${s}[${from}]; }
   }`;
   }).join("\n")
 }

@@ -328,11 +328,10 @@ export class Runtime {
     this.submits++;
   }
 
-  /** Waits for the queue to drain (for timing and tests). */
-  async sync(): Promise<void> {
+  /** Submits what is recorded; resolves when the queue has run it (and all before it). */
+  done(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    this.#throwIfFailed();
+    return this.device.queue.onSubmittedWorkDone().then(() => this.#throwIfFailed());
   }
 
   #throwIfFailed(): void {
