@@ -341,8 +341,12 @@ export async function main(args: string[] = Deno.args): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     progress.done();
-    await checkpoint();
-    loader.close();
+    try {
+      await inFlight; // a step that failed on the GPU is reported, not checkpointed
+      await checkpoint();
+    } finally {
+      loader.close();
+    }
   }
   const trainSeconds = (performance.now() - start) / 1000;
   console.log(
