@@ -91,8 +91,13 @@ export const CASES: Record<string, Case[]> = {
   slice: [
     { inputs: [x([5, 4])], fn: (t) => F.slice(t, 0, 1, 4) },
     { inputs: [x([3, 6])], fn: (t) => F.slice(t, -1, -4, -1) },
+    // the whole axis: its gradient is a pad by nothing
+    { inputs: [x([3, 4])], fn: (t) => F.slice(F.permute(t, [1, 0]), 0, 0, 4) },
   ],
-  pad: [{ inputs: [x([2, 3])], fn: (t) => F.pad(t, [[1, 0], [2, 3]], 0.5) }],
+  pad: [
+    { inputs: [x([2, 3])], fn: (t) => F.pad(t, [[1, 0], [2, 3]], 0.5) },
+    { inputs: [x([2, 3])], fn: (t) => F.pad(t, [[0, 0], [0, 0]], 0.5) },
+  ],
   concat: [{ inputs: [x([2, 3]), x([2, 1]), x([2, 4])], fn: (a, b, c) => F.concat([a, b, c], 1) }],
   stack: [{ inputs: [x([3, 2]), x([3, 2])], fn: (a, b) => F.stack([a, b], 1) }],
   contiguous: [{ inputs: [x([3, 5])], fn: (t) => F.contiguous(F.transpose(t)) }],

@@ -137,6 +137,10 @@ export function pad(x: Tensor, widths: readonly (readonly [number, number])[], v
   if (widths.length !== x.ndim || widths.flat().some((w) => !Number.isInteger(w) || w < 0)) {
     throw new Error(`pad widths must be [before, after] >= 0 for each of ${x.ndim} dims`);
   }
+  // nothing to add (the gradient of a slice that kept every element along its axis): a view
+  if (widths.every(([before, after]) => before === 0 && after === 0)) {
+    return fromOp("pad", x.view(x.shape, x.strides), [x], (g) => [g]);
+  }
   const out = full(x.shape.map((d, i) => d + widths[i][0] + widths[i][1]), value, {
     device: x.device,
     dtype: x.dtype,
