@@ -165,9 +165,16 @@ export async function main(args: string[] = Deno.args): Promise<number> {
   ], { weightDecay: cfg.weightDecay, betas: cfg.betas ?? [0.9, 0.999] }); // runs saved before --betas
   // The schedule scales the configured base rates, so it is built before a resumed state
   // overwrites the groups' current (already scheduled) rates.
+  // A resumed run's clock goes on from its checkpoint: --minutes is the whole run's, however many
+  // invocations it takes (the time between the last checkpoint and a kill is lost with its steps).
+  const spent = resumed?.trainer.budget;
+  const budget = new TimeBudget(
+    cfg.minutes > 0 ? cfg.minutes * 60 : Infinity,
+    began - (spent?.seconds ?? 0) * 1000,
+  );
+  budget.evalSeconds = spent?.evalSeconds ?? null;
   // How far the run is (0..1): by steps, or by the time budget when that ends it first.
-  const run = { progress: (resumed?.trainer.step ?? 0) / cfg.steps };
-  const budget = new TimeBudget(cfg.minutes > 0 ? cfg.minutes * 60 : Infinity, began);
+  const run = { progress: Math.max((resumed?.trainer.step ?? 0) / cfg.steps, budget.progress()) };
   const decays = { "inverse-sqrt": optim.warmupInverseSqrt, constant: optim.warmupConstant };
   const decayName = cfg.decay ?? "inverse-sqrt"; // runs saved before the option existed
   if (!(decayName in decays)) {
@@ -216,6 +223,7 @@ export async function main(args: string[] = Deno.args): Promise<number> {
         rng: rngState(),
         data: loader.state(),
         run: cfg,
+        budget: { seconds: budget.elapsed(), evalSeconds: budget.evalSeconds },
       },
     });
   };

@@ -24,6 +24,8 @@ export interface TrainerState {
   rng: { seed: number; counter: number };
   data: unknown;
   run: unknown;
+  /** the run's time so far and its evaluation's measured cost (run/budget.ts); absent in older runs */
+  budget?: { seconds: number; evalSeconds: number | null };
 }
 
 export async function saveModel(path: string, m: ModelFile): Promise<void> {

@@ -83,11 +83,17 @@ Deno.test(
 Deno.test({ name: "train --resume continues at the right step and data position", ...opts }, async () => {
   // stop inside the warmup, where a schedule rebuilt from the saved rates would go wrong
   assert.equal(await train([...MINI, "--steps", "3", "--testImages", "0", "--out", dir, "--name", "b"]), 0);
-  const before = await trainerState("b");
+  const before = await trainerState("b"), resumedAt = performance.now();
   assert.equal(await train(["--resume", "--out", dir, "--name", "b", "--steps", "7"]), 0);
   const after = await trainerState("b");
   assert.equal(after.step, 7);
   assert.equal(after.optimizer.stepCount, 7);
+  // the run's clock goes on across the restart: the second invocation's time adds to the first's
+  const wall = (performance.now() - resumedAt) / 1000;
+  assert(
+    after.budget.seconds > before.budget.seconds + wall * 0.5,
+    JSON.stringify([before.budget, after.budget]),
+  );
   const steps = (await readLog("b")).filter((r) => "loss" in r).map((r) => r.step);
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7], "each step logged once: the resumed run starts at step 4");
   // the learning rate follows the schedule across the restart: 0.005 * min(1, t / 5) (the tiny
