@@ -163,8 +163,6 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     { params: encoderParams, lr: cfg.lr.encoder },
     { params: decoderParams, lr: cfg.lr.decoder },
   ], { weightDecay: cfg.weightDecay, betas: cfg.betas ?? [0.9, 0.999] }); // runs saved before --betas
-  // The schedule scales the configured base rates, so it is built before a resumed state
-  // overwrites the groups' current (already scheduled) rates.
   // A resumed run's clock goes on from its checkpoint: --minutes is the whole run's, however many
   // invocations it takes (the time between the last checkpoint and a kill is lost with its steps).
   const spent = resumed?.trainer.budget;
@@ -173,6 +171,8 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     began - (spent?.seconds ?? 0) * 1000,
   );
   budget.evalSeconds = spent?.evalSeconds ?? null;
+  // The schedule scales the configured base rates, so it is built before a resumed state
+  // overwrites the groups' current (already scheduled) rates.
   // How far the run is (0..1): by steps, or by the time budget when that ends it first.
   const run = { progress: Math.max((resumed?.trainer.step ?? 0) / cfg.steps, budget.progress()) };
   const decays = { "inverse-sqrt": optim.warmupInverseSqrt, constant: optim.warmupConstant };
@@ -400,7 +400,7 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     adapter: adapter.description,
     steps: step,
     trainSeconds: Math.round(trainSeconds),
-    totalSeconds: Math.round(budget.elapsed()),
+    totalSeconds: Math.round((performance.now() - began) / 1000), // this invocation's
     parameters: nParams,
     ...result,
   };
