@@ -59,7 +59,13 @@ export function elementwiseThreads(n: number, access: Access[]): number {
   return access.includes("strided") ? n : Math.ceil(n / PER_THREAD);
 }
 
-function kernel(operands: string[], expr: string, access: Access[], outType = "f32"): string {
+/** `expr` may be a function of the output's address, for kernels that read what they overwrite. */
+function kernel(
+  operands: string[],
+  expr: string | ((outAt: string) => string),
+  access: Access[],
+  outType = "f32",
+): string {
   const bindings = operands.map((name, k) =>
     `@group(0) @binding(${k + 1}) var<storage, read> ${name}_: array<f32>;`
   ).join("\n");
@@ -73,8 +79,12 @@ function kernel(operands: string[], expr: string, access: Access[], outType = "f
   const bases = names.map(hoist).join("");
   const at = (k: number) => address(access[k], views[k], `${names[k]}_at`);
   const loads = operands.map((name, k) => `  let ${name} = ${name}_[${at(k + 1)}];`).join("\n");
-  const body = `${loads}
-  out[${at(0)}] = ${expr};`;
+  const body = typeof expr === "string"
+    ? `${loads}
+  out[${at(0)}] = ${expr};`
+    : `${loads}
+  let o = ${at(0)};
+  out[o] = ${expr("o")};`;
   const strided = access.includes("strided");
   return /* wgsl */ `
 ${PARAMS}
@@ -107,6 +117,9 @@ export const unaryWGSL = (expr: string, access: Access[]) => kernel(["x"], expr,
 /** `expr` is a WGSL expression in `a` and `b`. */
 export const binaryWGSL = (expr: string, access: Access[]) => kernel(["a", "b"], expr, access);
 export const whereWGSL = (access: Access[]) => kernel(["c", "a", "b"], "select(b, a, c != 0.0)", access);
+
+/** out += x in place (the output binding is read_write: a buffer may not be bound twice). */
+export const accumulateWGSL = (access: Access[]) => kernel(["x"], (o) => `out[${o}] + x`, access);
 
 /** Strided copy of i32 data (index tensors move through views too). */
 export const copyI32WGSL = (access: Access[]) =>

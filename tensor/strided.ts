@@ -27,3 +27,25 @@ export function forEachOffset(shape: Shape, views: View[], fn: (i: number, offs:
     }
   }
 }
+
+/**
+ * The same walk over fewer dims: size-1 dims dropped, and each pair of neighbouring dims merged
+ * where every view steps across them as one (stride[d] = stride[d + 1] * shape[d + 1]). GPU kernels
+ * pay a division and a remainder per dim per element to find a strided offset, so a permuted head
+ * split [32, 64, 1, 4, 24] that is really [2048, 96] costs less than half as much.
+ */
+export function coalesce(shape: Shape, views: View[]): { shape: number[]; views: View[] } {
+  const keep = shape.map((_, d) => d).filter((d) => shape[d] !== 1);
+  const dims: number[] = [], strides: number[][] = views.map(() => []);
+  for (const d of keep) {
+    const last = dims.length - 1;
+    if (last >= 0 && views.every((v, k) => strides[k][last] === v.strides[d] * shape[d])) {
+      dims[last] *= shape[d];
+      views.forEach((v, k) => (strides[k][last] = v.strides[d]));
+    } else {
+      dims.push(shape[d]);
+      views.forEach((v, k) => strides[k].push(v.strides[d]));
+    }
+  }
+  return { shape: dims, views: views.map((v, k) => ({ offset: v.offset, strides: strides[k] })) };
+}

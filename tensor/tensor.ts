@@ -16,7 +16,18 @@ import { type Device, type DType, type HostArray, readStorage, Storage } from ".
 export interface Node {
   op: string;
   inputs: Tensor[];
-  backward: (grad: Tensor) => (Tensor | null)[];
+  backward: (grad: Tensor) => (Tensor | Part | null)[];
+}
+
+/**
+ * A gradient that is zero outside one box of its input, as a slice's is: `grad` holds the box,
+ * which starts at `starts`. The engine adds it into place in the input's gradient rather than
+ * padding it to full size and summing: q, k and v sliced from one packed projection get one
+ * gradient buffer, filled once, instead of three zero-padded copies and two full-size adds.
+ */
+export interface Part {
+  grad: Tensor;
+  starts: number[];
 }
 
 type Scope = Set<Tensor>;
@@ -153,6 +164,7 @@ export class Tensor {
     }
     const order = topoSort(this);
     const grads = new Map<Tensor, Tensor>();
+    const owned = new Set<Tensor>(); // gradients made here for parts, so written in place
     grads.set(this, grad ?? onesLike(this));
     for (const t of order) {
       const g = grads.get(t);
@@ -169,12 +181,16 @@ export class Tensor {
       node.inputs.forEach((x, i) => {
         let gi = inGrads[i];
         if (!gi || !x.requiresGrad) return;
+        if (!(gi instanceof Tensor)) return grads.set(x, addPart(grads.get(x), gi, x, owned));
         if (gi === g || used.has(gi)) gi = gi.detach().keep();
         used.add(gi);
         const prev = grads.get(x);
         grads.set(x, prev ? sumInto(prev, gi) : gi);
       });
-      for (const gi of inGrads) if (gi && gi !== g && !used.has(gi)) gi.dispose();
+      for (const gi of inGrads) {
+        const held = gi instanceof Tensor ? gi : gi?.grad;
+        if (held && held !== g && !used.has(held)) held.dispose();
+      }
       if (g !== grad) g.dispose();
       t.node = null; // the graph is freed as it is consumed
     }
@@ -198,23 +214,52 @@ function topoSort(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
-let addFn: (a: Tensor, b: Tensor) => Tensor;
-let onesFn: (like: Tensor) => Tensor;
-/** Wired by ops/mod.ts; the engine needs add and ones but must not import the op modules. */
-export function wireEngine(add: typeof addFn, ones: typeof onesFn): void {
-  addFn = add;
-  onesFn = ones;
+/** The ops the engine needs, wired by ops/mod.ts: the engine must not import the op modules. */
+interface EngineOps {
+  add(a: Tensor, b: Tensor): Tensor;
+  ones(like: Tensor): Tensor;
+  zeros(like: Tensor): Tensor;
+  /** dst := src through the view dst, and dst += src; no autograd */
+  copyInto(dst: Tensor, src: Tensor): void;
+  addInto(dst: Tensor, src: Tensor): void;
+}
+let ops: EngineOps;
+export function wireEngine(o: EngineOps): void {
+  ops = o;
 }
 
 function onesLike(t: Tensor): Tensor {
-  return noGrad(() => onesFn(t));
+  return noGrad(() => ops.ones(t));
 }
 
 function sumInto(a: Tensor, b: Tensor): Tensor {
-  const s = noGrad(() => addFn(a, b));
+  const s = noGrad(() => ops.add(a, b));
   a.dispose();
   b.dispose();
   return s;
+}
+
+/**
+ * prev (x's gradient so far, if any) plus a part: added in place into a gradient this pass made for
+ * parts, otherwise into a fresh zeroed (or copied) one, which is then the pass's own. A gradient
+ * from elsewhere is never written: it may be a view that another input's gradient shares.
+ */
+function addPart(prev: Tensor | undefined, { grad, starts }: Part, x: Tensor, owned: Set<Tensor>): Tensor {
+  return noGrad(() => {
+    let acc = prev;
+    if (!acc || !owned.has(acc)) {
+      acc = ops.zeros(x);
+      if (prev) ops.copyInto(acc, prev);
+      prev?.dispose();
+      owned.add(acc);
+    }
+    const at = starts.reduce((o, s, d) => o + s * acc!.strides[d], acc.offset);
+    const box = acc.view(grad.shape, acc.strides, at);
+    if (prev) ops.addInto(box, grad);
+    else ops.copyInto(box, grad);
+    box.dispose();
+    return acc;
+  });
 }
 
 function accumulate(leaf: Tensor, g: Tensor): void {
@@ -226,7 +271,7 @@ export function fromOp(
   op: string,
   out: Tensor,
   inputs: Tensor[],
-  backward: (grad: Tensor) => (Tensor | null)[],
+  backward: Node["backward"],
 ): Tensor {
   for (const x of inputs) x.assertLive();
   if (gradEnabled && inputs.some((x) => x.requiresGrad)) {

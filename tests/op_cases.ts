@@ -93,6 +93,11 @@ export const CASES: Record<string, Case[]> = {
     { inputs: [x([3, 6])], fn: (t) => F.slice(t, -1, -4, -1) },
     // the whole axis: its gradient is a pad by nothing
     { inputs: [x([3, 4])], fn: (t) => F.slice(F.permute(t, [1, 0]), 0, 0, 4) },
+    // sibling slices: their gradients are added into one buffer in place (tensor.ts, Part)
+    { inputs: [x([2, 6])], fn: (t) => F.mul(F.slice(t, 1, 0, 3), F.slice(t, 1, 3, 6)) },
+    // overlapping slices, and a broadcast gradient (sum's) that the engine must not write into
+    { inputs: [x([4, 3])], fn: (t) => F.add(F.mul(F.slice(t, 0, 0, 3), F.slice(t, 0, 1, 4)), F.sum(t)) },
+    { inputs: [x([4, 3])], fn: (t) => F.add(F.sum(t), F.mul(F.slice(t, 0, 0, 3), F.slice(t, 0, 1, 4))) },
   ],
   pad: [
     { inputs: [x([2, 3])], fn: (t) => F.pad(t, [[1, 0], [2, 3]], 0.5) },

@@ -20,6 +20,7 @@ import {
   zeros,
 } from "../tensor/mod.ts";
 import { pcg } from "../tensor/random.ts";
+import { coalesce } from "../tensor/strided.ts";
 
 const gpuOK = device() === "webgpu";
 
@@ -87,6 +88,27 @@ Deno.test("autograd: accumulation, reuse of a tensor, noGrad, detach, graph free
   assert.equal(F.mul(x.detach(), 2).requiresGrad, false);
   assert.throws(() => F.mul(x, 2).backward(), /non-scalar/);
   assert.throws(() => tensor([1], [1], { device: "cpu" }).backward(), /does not require grad/);
+});
+
+Deno.test("coalesce merges the dims every view steps across as one, and no others", () => {
+  // a head split [B, T, 1, H, dh] of a [B, T, 2, H, dh] buffer, beside a contiguous gradient
+  const packedSlice = { offset: 96, strides: [12288, 192, 96, 24, 1] };
+  const grad = { offset: 0, strides: [6144, 96, 96, 24, 1] };
+  assert.deepStrictEqual(coalesce([32, 64, 1, 4, 24], [packedSlice, grad]), {
+    shape: [2048, 96],
+    views: [{ offset: 96, strides: [192, 1] }, { offset: 0, strides: [96, 1] }],
+  });
+  // a transpose merges nothing; a broadcast dim merges with its broadcast neighbour only
+  const t = { offset: 0, strides: [1, 3] }, b = { offset: 0, strides: [0, 0, 1] };
+  assert.deepStrictEqual(coalesce([3, 2], [t]).shape, [3, 2]);
+  assert.deepStrictEqual(coalesce([2, 3, 4], [b]), {
+    shape: [6, 4],
+    views: [{ offset: 0, strides: [0, 1] }],
+  });
+  assert.deepStrictEqual(coalesce([1, 1], [{ offset: 5, strides: [7, 9] }]), {
+    shape: [],
+    views: [{ offset: 5, strides: [] }],
+  });
 });
 
 Deno.test("reshape is a view wherever the strides allow, a copy elsewhere", async () => {

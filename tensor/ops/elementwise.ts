@@ -3,6 +3,7 @@
 
 import {
   type Access,
+  accumulateWGSL,
   binaryWGSL,
   copyI32WGSL,
   elementwiseThreads,
@@ -13,7 +14,7 @@ import { shapeWords, viewWords } from "../../kernels/common.ts";
 import { empty, scalarLike } from "../create.ts";
 import { broadcastShapes, contiguousStrides, type Shape } from "../shape.ts";
 import { gpu } from "../storage.ts";
-import { forEachOffset } from "../strided.ts";
+import { coalesce, forEachOffset } from "../strided.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { register } from "./registry.ts";
 import { sumTo } from "./reduce.ts";
@@ -49,28 +50,29 @@ export function elementwise(
       o[offs[0]] = f(...args);
     });
   } else {
-    const n = out.shape.reduce((a, b) => a * b, 1), dense = contiguousStrides(shape);
+    const n = out.shape.reduce((a, b) => a * b, 1);
+    const c = coalesce(shape, [out, ...views]), dims = c.shape, dense = contiguousStrides(dims);
     const kind = (v: { strides: Shape }, size: number): Access =>
       size === 1 || v.strides.every((s) => s === 0)
         ? "scalar"
-        : v.strides.every((s, d) => s === dense[d] || shape[d] === 1)
+        : v.strides.every((s, d) => s === dense[d])
         ? "flat"
         : "strided";
     // An operand contiguous over trailing dims and broadcast over the rest repeats every P elements.
     const row = (v: { strides: Shape }): Access => {
-      let d = shape.length - 1, P = 1;
-      for (; d >= 0 && (v.strides[d] === P || shape[d] === 1); d--) P *= shape[d];
-      return v.strides.slice(0, d + 1).every((s, k) => s === 0 || shape[k] === 1) ? `row:${P}` : "strided";
+      let d = dims.length - 1, P = 1;
+      for (; d >= 0 && v.strides[d] === P; d--) P *= dims[d];
+      return v.strides.slice(0, d + 1).every((s) => s === 0) ? `row:${P}` : "strided";
     };
     const operand = (v: { strides: Shape }) => {
       const k = kind(v, n);
       return k === "strided" ? row(v) : k;
     };
-    const access = [kind(out, n), ...views.map(operand)];
+    const access = [kind(c.views[0], n), ...c.views.slice(1).map(operand)];
     gpu().run({
       name,
       code: code(access),
-      params: [n, ...shapeWords(shape), ...viewWords(out), ...views.flatMap(viewWords)],
+      params: [n, ...shapeWords(dims), ...c.views.flatMap(viewWords)],
       reads: inputs.map((x) => x.storage.binding),
       writes: [out.storage.binding],
       threads: elementwiseThreads(n, access),
@@ -86,6 +88,21 @@ export function copyInto(dst: Tensor, src: Tensor): Tensor {
   if (dst.dtype !== src.dtype) throw new Error(`copy from ${src.dtype} into ${dst.dtype}`);
   const code = dst.dtype === "i32" ? copyI32WGSL : (a: Access[]) => unaryWGSL("x", a);
   return elementwise("copy", code, identity, [src], dst.shape, dst);
+}
+
+/** dst += src (broadcast to dst's shape) through the view `dst`, in place; no autograd. */
+export function addInto(dst: Tensor, src: Tensor): Tensor {
+  if (dst.device === "cpu") {
+    return elementwise(
+      "add",
+      binaryWGSL.bind(null, "a + b"),
+      (a, b) => a + b,
+      [dst, src],
+      dst.shape,
+      dst,
+    );
+  }
+  return elementwise("accumulate", accumulateWGSL, identity, [src], dst.shape, dst);
 }
 
 // ---- CPU reference math (f64) ---------------------------------------------------------------

@@ -1,8 +1,8 @@
-// All ops, and the two the autograd engine needs wired into it.
+// All ops, and those the autograd engine needs wired into it.
 
-import { ones } from "../create.ts";
+import { ones, zeros } from "../create.ts";
 import { wireEngine } from "../tensor.ts";
-import { add } from "./elementwise.ts";
+import { add, addInto, copyInto } from "./elementwise.ts";
 
 export * from "./elementwise.ts";
 export * from "./reduce.ts";
@@ -18,4 +18,10 @@ export * from "./loss.ts";
 export * from "./attention.ts";
 export { OPS } from "./registry.ts";
 
-wireEngine(add, (t) => ones(t.shape, { device: t.device, dtype: t.dtype }));
+wireEngine({
+  add,
+  ones: (t) => ones(t.shape, { device: t.device, dtype: t.dtype }),
+  zeros: (t) => zeros(t.shape, { device: t.device, dtype: t.dtype }),
+  copyInto,
+  addInto,
+});

@@ -128,8 +128,9 @@ export function slice(x: Tensor, axis: number, start: number, end = x.shape[norm
   const e = Math.min(Math.max(end < 0 ? end + n : end, s), n);
   const shape = x.shape.map((d, i) => (i === a ? e - s : d));
   const out = x.view(shape, x.strides, x.offset + s * x.strides[a]);
-  const widths = x.shape.map((_, i): [number, number] => (i === a ? [s, n - e] : [0, 0]));
-  return fromOp("slice", out, [x], (g) => [pad(g, widths)]);
+  // the gradient is g inside x's shape, zeros elsewhere: the engine adds it in place (tensor.ts, Part)
+  const starts = x.shape.map((_, i) => (i === a ? s : 0));
+  return fromOp("slice", out, [x], (g) => [e - s === n ? g : { grad: g, starts }]);
 }
 
 /** Pads each dim by [before, after] with `value`. */
