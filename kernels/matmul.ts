@@ -55,10 +55,16 @@ ${[...Array(cfg.tn).keys()].map((j) => `  let bc${j} = bBase + n_${j} * sbn;`).j
 /** Which dim of an operand is contiguous: A is [M, K] ("k": row-major, "m": transposed), B is [K, N]. */
 export type Vec4Layout = { a: "k" | "m"; b: "n" | "k" };
 
-/** The vec4 kernel's block per thread: `tm` rows x `tnv` vec4s (4 * tnv columns) of C. */
+/**
+ * The vec4 kernel's block per thread: `tm` rows x `tnv` vec4s (4 * tnv columns) of C. With
+ * `splitK` S, workgroup z = batch * S + s sums the s-th of S runs of k into partial sums
+ * [S, batch, M, N], which split_sum adds (kernels/gemm.ts): a weight gradient's 96 x 96 output
+ * over k = 800 is nine 32 x 32 blocks, one workgroup on one core, until its k is split.
+ */
 export interface Vec4Block {
   tm: number;
   tnv: number;
+  splitK?: number;
 }
 
 /**
@@ -76,7 +82,7 @@ export interface Vec4Block {
  * multiple of 4, N a multiple of 4 (C is stored as vec4), and tm a multiple of 4 when a=m.
  * Rows and vec4 columns past the edge are clamped on load and skipped on store.
  */
-export function matmulVec4WGSL({ a, b }: Vec4Layout, { tm, tnv }: Vec4Block): string {
+export function matmulVec4WGSL({ a, b }: Vec4Layout, { tm, tnv, splitK = 1 }: Vec4Block): string {
   const I = [...Array(tm).keys()], J = [...Array(tnv).keys()], Q = [0, 1, 2, 3];
   const IJ = I.flatMap((i) => J.map((j) => `${i}_${j}`));
   const kStep = a === "k" ? 4 : 1;
@@ -110,7 +116,14 @@ ${VIEW_OFFSET}
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = params[1]; let N4 = params[2] / 4u; let K = params[3];
-  let bt = wid.z;
+${
+    splitK === 1
+      ? `  let bt = wid.z; let k0 = 0u; let k1 = K; let store = bt;`
+      : `  let bt = wid.z / ${splitK}u; let s = wid.z % ${splitK}u;
+  let kc = (K + ${splitK * kStep - 1}u) / ${splitK * kStep}u * ${kStep}u;
+  let k0 = s * kc; let k1 = min(K, k0 + kc);
+  let store = s * params[0] + bt; // partial sums [S, batch, M, N]`
+  }
   // workgroups step through M first so B's columns stay in cache (see kernels/gemm.ts)
   let m0 = (wid.x * 8u + lid.y) * ${tm}u; let n4 = (wid.y * 8u + lid.x) * ${tnv}u;
   if (m0 >= M || n4 >= N4) { return; }
@@ -119,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 ${a === "k" ? I.map((i) => `  let ar${i} = aBase + min(m0 + ${i}u, M - 1u) * sam;`).join("\n") : ""}
 ${J.map((j) => `  let bc${j} = min(n4 + ${j}u, N4 - 1u);`).join("\n")}
 ${IJ.map((c) => `  var c${c} = vec4<f32>(0.0);`).join("\n")}
-  for (var k = 0u; k < K; k = k + ${kStep}u) {
+  for (var k = k0; k < k1; k = k + ${kStep}u) {
 ${loadsA.join("\n")}
 ${loadsB.join("\n")}
 ${I.flatMap((i) => J.map((j) => update(i, j))).join("\n")}
@@ -127,21 +140,21 @@ ${I.flatMap((i) => J.map((j) => update(i, j))).join("\n")}
 ${
     I.flatMap((i) =>
       J.map((j) =>
-        `  if (m0 + ${i}u < M && n4 + ${j}u < N4) { out[(bt * M + m0 + ${i}u) * N4 + n4 + ${j}u] = c${i}_${j}; }`
+        `  if (m0 + ${i}u < M && n4 + ${j}u < N4) { out[(store * M + m0 + ${i}u) * N4 + n4 + ${j}u] = c${i}_${j}; }`
       )
     ).join("\n")
   }
 }`;
 }
 
-/** Workgroups of the vec4 kernel: 8 x 8 threads, each a tm x 4 tnv block. */
+/** Workgroups of the vec4 kernel: 8 x 8 threads, each a tm x 4 tnv block; z runs over batch x splits. */
 export const matmulVec4Grid = (
   nb: number,
   M: number,
   N: number,
-  { tm, tnv }: Vec4Block,
+  { tm, tnv, splitK = 1 }: Vec4Block,
 ): [number, number, number] => [
   Math.ceil(M / (tm * 8)),
   Math.ceil(N / (32 * tnv)),
-  nb,
+  nb * splitK,
 ];

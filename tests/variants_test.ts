@@ -7,7 +7,7 @@ import { type Case, relError, run, sampleValues, weightsFor } from "./helpers/ch
 import { CASES } from "./op_cases.ts";
 
 // Shapes that cross several workgroup tiles and k slabs with ragged edges (the op cases are smaller
-// than one 128 x 128 tile): matmul variants run these too, contiguous and strided. The last three
+// than one 128 x 128 tile): matmul variants run these too, contiguous and strided. The last five
 // are multiples of 4, so the vec4 variants take them (NN, NT, TN), but not of their blocks.
 const x = (shape: number[]) => ({ shape });
 const TILE_CASES: Case[] = [
@@ -16,6 +16,9 @@ const TILE_CASES: Case[] = [
   { inputs: [x([2, 132, 44]), x([2, 44, 140])], fn: F.matmul },
   { inputs: [x([68, 40]), x([148, 40])], fn: (a, b) => F.matmul(a, F.transpose(b)) },
   { inputs: [x([44, 136]), x([44, 140])], fn: (a, b) => F.matmul(F.transpose(a), b) },
+  // k long enough for the split-K variants (k >= 128 per split), cut into runs that end unevenly
+  { inputs: [x([1040, 44]), x([1040, 140])], fn: (a, b) => F.matmul(F.transpose(a), b) },
+  { inputs: [x([68, 1040]), x([1040, 148])], fn: F.matmul },
 ];
 
 // conv2d's row-tiled kernel needs channel counts that are multiples of 4 (the op cases have

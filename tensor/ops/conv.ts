@@ -153,7 +153,9 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     // per-output work to each, so it does not change which is fastest. (A stored winner whose
     // kernel hash is the other form's is re-timed once per process, as for two layers of one
     // shape class.)
-    runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K }, fits, (v): Launch => {
+    // the geometry is compiled into the kernels, and the forward and input passes share variants
+    const form = `${which} ${Cin}x${H}x${W}>${Cout} k${KH}x${KW} s${s} p${p} d${d} g${G}`;
+    runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K, form }, fits, (v): Launch => {
       const name = `conv2d_${which}${fused ? "_fused" : ""}_${v.name}`, splits = splitsOf(v);
       if (v.rows) {
         wt ??= rowsWeights(which, bc, g);

@@ -9,7 +9,7 @@ import {
   matmulVec4WGSL,
   type Vec4Layout,
 } from "../../kernels/matmul.ts";
-import { gemmGrid } from "../../kernels/gemm.ts";
+import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { matmulTiledGrid, matmulTiledWGSL, tiledBytes } from "../../kernels/matmul_tiled.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
 import { gpu } from "../storage.ts";
@@ -84,19 +84,37 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       K,
     );
     const wgBytes = gpu().device.limits.maxComputeWorkgroupStorageSize;
+    // split-K where each split keeps a long run of k, and its partial sums stay small
+    const S = (v: Variant) => v.vec4?.splitK ?? 1;
     const fits = (v: Variant) =>
       (!v.vec4 || (layout !== null && (layout.a === "k" || v.vec4.tm % 4 === 0))) &&
+      (S(v) === 1 || (K >= 128 * S(v) && S(v) * M * N * numel(batch) <= 1 << 22)) &&
       (!v.tiled || tiledBytes(v.tiled) <= wgBytes);
-    const nb = numel(batch);
-    runVariant("matmul", { M, N, K }, fits, (v) => {
+    const nb = numel(batch), partials: Tensor[] = [];
+    const form = layout ? `${layout.a}${layout.b}` : "strided";
+    runVariant("matmul", { M, N, K, form }, fits, (v) => {
       const name = `matmul_${v.name}`;
       if (v.vec4) {
-        return {
+        const kernel = {
           name,
           code: matmulVec4WGSL(layout!, v.vec4),
-          ...io,
           workgroups: matmulVec4Grid(nb, M, N, v.vec4),
         };
+        const S = v.vec4.splitK ?? 1;
+        if (S === 1) return { ...kernel, ...io };
+        const part = empty([S, out.size], { device: a.device, dtype: a.dtype });
+        partials.push(part);
+        return [
+          { ...kernel, params, reads: io.reads, writes: [part.storage.binding] },
+          {
+            name: "split_sum",
+            code: splitSumWGSL(),
+            params: [out.size, S],
+            reads: [part.storage.binding],
+            writes: io.writes,
+            threads: out.size,
+          },
+        ];
       }
       if (v.tiled) {
         const order = { a: sak === 1 ? "k" : "m", b: sbn === 1 ? "n" : "k" } as const;
@@ -112,6 +130,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       }
       return { name, code: matmulNaiveWGSL(), ...io, threads: out.size };
     });
+    for (const p of partials) p.dispose(); // (buffers are reused only by later commands)
   }
   return fromOp("matmul", out, [a, b], (g) => [
     a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null,

@@ -65,6 +65,10 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "vec4_16x16", vec4: { tm: 16, tnv: 4 } },
     { name: "vec4_16x32", vec4: { tm: 16, tnv: 8 } },
     { name: "vec4_32x32", vec4: { tm: 32, tnv: 8 } },
+    // weight gradients (few outputs, long k): split k so that more than one core has work
+    { name: "vec4_16x16s4", vec4: { tm: 16, tnv: 4, splitK: 4 } },
+    { name: "vec4_32x32s4", vec4: { tm: 32, tnv: 8, splitK: 4 } },
+    { name: "vec4_32x32s8", vec4: { tm: 32, tnv: 8, splitK: 8 } },
     { name: "blocked4x4", gemm: { tm: 4, tn: 4, wx: 8, wy: 8 } },
     { name: "blocked1x4", gemm: { tm: 1, tn: 4, wx: 64, wy: 1 } },
     { name: "blocked4x8", gemm: { tm: 4, tn: 8, wx: 8, wy: 8 } },
@@ -131,6 +135,13 @@ export interface Dims {
   M: number;
   N: number;
   K: number;
+  /**
+   * What else shapes the candidates' code (operand layout, geometry compiled in): calls that differ
+   * in it are measured apart. Without it a transposed product and a plain one of one size class
+   * shared a winner, whichever was measured last (seen: the 4 x 4 block picked for a 2048 x 96 x 64
+   * product it ran 4x slower than the 32 x 32 one).
+   */
+  form?: string;
 }
 
 /** A variant's launch: one dispatch, or a sequence (e.g. split-K partials, then their sum). */
@@ -155,7 +166,8 @@ export function runVariant(
   const cpuAdapter = gpu().adapter.fallback;
   const candidates = fitting.filter((v) => !v.reference && !(cpuAdapter && v.gpuOnly));
   if (candidates.length <= 1) return run(build(candidates[0] ?? fitting[0]));
-  const key = `${op}|${shapeClass(dims)}|${candidates.map((v) => v.name).join(",")}`;
+  const form = dims.form ? `|${dims.form}` : "";
+  const key = `${op}|${shapeClass(dims)}${form}|${candidates.map((v) => v.name).join(",")}`;
   const codeOf = (l: Launch) => steps(l).map((d) => d.code).join("\n");
   const known = candidates.find((v) => v.name === tuner.winner(key));
   if (known) {
