@@ -12,7 +12,7 @@
 
 import { F, gpu, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
-import { VARIANTS } from "../tensor/webgpu/variants.ts";
+import { keyIsCurrent, VARIANTS } from "../tensor/webgpu/variants.ts";
 import { medianMs } from "./timing.ts";
 import {
   initTfjs,
@@ -234,11 +234,8 @@ if (Deno.args.includes("--all")) {
 if (Deno.args.includes("--ship")) {
   const file = tuner.shippedFile;
   await Deno.mkdir(new URL(".", file), { recursive: true });
-  // entries of variants that no longer exist (their names are in the key) would never match again
-  const current = Object.entries(tuner.entries()).filter(([key]) => {
-    const [op, , names] = key.split("|");
-    return names.split(",").every((n) => VARIANTS[op]?.some((v) => v.name === n));
-  });
+  // entries of variants that no longer exist, or keys of an older form, would never match again
+  const current = Object.entries(tuner.entries()).filter(([key]) => keyIsCurrent(key));
   await Deno.writeTextFile(
     file,
     JSON.stringify({ adapter: adapter.description, entries: Object.fromEntries(current) }, null, 2) + "\n",

@@ -5,6 +5,7 @@
 import assert from "node:assert";
 import { device, F, gpu, randn, tidy } from "../tensor/mod.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
+import { keyIsCurrent, VARIANTS } from "../tensor/webgpu/variants.ts";
 import { relError } from "./helpers/check.ts";
 
 /** Runs `body` with tuning on and a cache file of its own. */
@@ -46,7 +47,8 @@ Deno.test({
   }));
 
 Deno.test({
-  name: "the tuner measures each code of a shape class once, and calls during a measurement wait for none",
+  name:
+    "the tuner measures each operand layout of a shape class once, and calls during a measurement wait for none",
   ignore: device() !== "webgpu",
 }, () =>
   withTuning(async () => {
@@ -54,28 +56,34 @@ Deno.test({
     let measurements = 0;
     g.timed = (ds) => (measurements++, timed.call(g, ds));
     try {
-      // 12 x 20 @ 20 x 80: shape class 16x64x16 (M x N x K), in no shipped table; b^T is read in place, which
-      // makes other WGSL (another operand layout) in the same class
+      // 12 x 20 @ 20 x 80: shape class 16x64x16 (M x N x K), in no shipped table; b^T is read in place,
+      // another operand layout of the same class, with a winner of its own
       const [a, b, bt] = [randn([12, 20]), randn([20, 80]), randn([80, 20])];
-      const known = () => Object.keys(tuner.entries()).find((k) => k.startsWith("matmul|16x64x16|"));
-      assert.equal(known(), undefined, "the class is measured already: pick another for this test");
+      const known = () => Object.keys(tuner.entries()).filter((k) => k.startsWith("matmul|16x64x16|"));
+      assert.deepEqual(known(), [], "the class is measured already: pick another for this test");
       const plain = () => tidy(() => F.matmul(a, b)).toArray();
       const transposed = () => tidy(() => F.matmul(a, F.transpose(bt))).toArray();
       const first = [plain(), plain(), plain()]; // the second and third arrive while the first is measured
       assert.equal(measurements, 1);
       await Promise.all(first);
       await tuner.settled();
-      // before any call has run the winner (see `confirm`: a winner's code, once confirmed, is
-      // not checked against the other candidates' code again)
       await transposed();
       await tuner.settled();
-      assert.equal(measurements, 2, "another code in the same class is measured once");
+      assert.equal(measurements, 2, "the other layout is measured once");
       await Promise.all([plain(), transposed(), plain()]);
       assert.equal(measurements, 2, "known codes are not measured again");
       const entries = JSON.parse(await Deno.readTextFile(tuner.cacheFile)).entries;
-      const key = known();
-      assert(key && entries[key].hashes.length === 2, JSON.stringify(entries[key ?? ""]));
+      assert.deepEqual(known().map((k) => k.split("|")[2]).sort(), ["kk", "kn"]);
+      for (const k of known()) assert.equal(entries[k].hashes.length, 1, JSON.stringify(entries[k]));
     } finally {
       g.timed = timed;
     }
   }));
+
+Deno.test("tuning keys of variants that are gone, or of an older form, are not shipped", () => {
+  const names = VARIANTS.matmul.map((v) => v.name).join(",");
+  assert(keyIsCurrent(`matmul|16x64x16|kn|${names}`));
+  assert(!keyIsCurrent(`matmul|16x64x16|${names}`), "a matmul key without its operand layout");
+  assert(!keyIsCurrent("matmul|16x64x16|kn|vec4_4x4,vec4_3x3"), "a variant that no longer exists");
+  assert(keyIsCurrent("softmax|64x128x1|thread,group"));
+});

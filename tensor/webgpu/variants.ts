@@ -122,6 +122,20 @@ export const VARIANTS: Record<string, Variant[]> = {
   ],
 };
 
+/** The ops whose calls name their form (Dims.form); their keys without one are from before it. */
+export const FORMED_OPS = new Set(["matmul", "conv2d", "conv2d_weight"]);
+
+/**
+ * Whether a tuning key (op|class|form|candidates, or op|class|candidates for unformed ops) can
+ * still be asked for: its candidates all exist and it has a form exactly when its op takes one.
+ */
+export function keyIsCurrent(key: string): boolean {
+  const parts = key.split("|"), op = parts[0];
+  const names = parts.at(-1)!.split(",");
+  return parts.length === (FORMED_OPS.has(op) ? 4 : 3) &&
+    names.every((n) => VARIANTS[op]?.some((v) => v.name === n));
+}
+
 const forced = new Map<string, string>();
 
 /** Forces `op` to use the named variant (null: automatic again). */
@@ -166,6 +180,9 @@ export function runVariant(
   const cpuAdapter = gpu().adapter.fallback;
   const candidates = fitting.filter((v) => !v.reference && !(cpuAdapter && v.gpuOnly));
   if (candidates.length <= 1) return run(build(candidates[0] ?? fitting[0]));
+  if (FORMED_OPS.has(op) !== (dims.form !== undefined)) {
+    throw new Error(`internal: ${op} called without its form`);
+  }
   const form = dims.form ? `|${dims.form}` : "";
   const key = `${op}|${shapeClass(dims)}${form}|${candidates.map((v) => v.name).join(",")}`;
   const codeOf = (l: Launch) => steps(l).map((d) => d.code).join("\n");
