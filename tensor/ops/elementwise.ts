@@ -92,17 +92,10 @@ export function copyInto(dst: Tensor, src: Tensor): Tensor {
 
 /** dst += src (broadcast to dst's shape) through the view `dst`, in place; no autograd. */
 export function addInto(dst: Tensor, src: Tensor): Tensor {
-  if (dst.device === "cpu") {
-    return elementwise(
-      "add",
-      binaryWGSL.bind(null, "a + b"),
-      (a, b) => a + b,
-      [dst, src],
-      dst.shape,
-      dst,
-    );
-  }
-  return elementwise("accumulate", accumulateWGSL, identity, [src], dst.shape, dst);
+  // The CPU twin reads dst as an operand; a kernel may not bind dst's buffer twice, so it reads `out`.
+  return dst.device === "cpu"
+    ? elementwise("add", accumulateWGSL, (a, b) => a + b, [dst, src], dst.shape, dst)
+    : elementwise("accumulate", accumulateWGSL, identity, [src], dst.shape, dst);
 }
 
 // ---- CPU reference math (f64) ---------------------------------------------------------------
