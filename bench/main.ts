@@ -12,7 +12,7 @@
 
 import { F, gpu, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
-import { keyIsCurrent, VARIANTS } from "../tensor/webgpu/variants.ts";
+import { keyIsCurrent } from "../tensor/webgpu/variants.ts";
 import { medianMs } from "./timing.ts";
 import {
   initTfjs,
