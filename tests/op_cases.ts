@@ -173,6 +173,8 @@ export const CASES: Record<string, Case[]> = {
     { inputs: [x([1, 2, 7, 7])], fn: (t) => F.maxPool2d(t, 2, { stride: 1, dilation: 2 }) },
   ],
   avgPool2d: [
+    // 72 taps: more than the kernels unroll (kernels/pool.ts), so the looping form
+    { inputs: [x([1, 2, 10, 9])], fn: (t) => F.avgPool2d(t, [9, 8], { stride: 1 }) },
     { inputs: [x([2, 3, 7, 6])], fn: (t) => F.avgPool2d(t, 3, { stride: 2, padding: 1 }) },
     {
       inputs: [x([2, 3, 7, 6])],
