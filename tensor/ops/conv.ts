@@ -22,14 +22,14 @@ import {
 } from "../../kernels/conv2d_rows.ts";
 import { conv2dTiledGrid, conv2dTiledWGSL, type ConvTiledConfig } from "../../kernels/conv2d_tiled.ts";
 import { convEpilogueWGSL, type Epilogue } from "../../kernels/epilogue.ts";
-import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
+import { gemmGrid } from "../../kernels/gemm.ts";
 import { type Launch, runVariant, type Variant } from "../webgpu/variants.ts";
 import type { Dispatch } from "../webgpu/runtime.ts";
 import { empty } from "../create.ts";
 import { gpu, type HostArray } from "../storage.ts";
 import { fromOp, isGradEnabled, noGrad, Tensor } from "../tensor.ts";
 import { add, mul, relu as reluOp } from "./elementwise.ts";
-import { matmul } from "./matmul.ts";
+import { matmul, splitK } from "./matmul.ts";
 import { dense, denseBinding, denseHost, packed, permute, reshape } from "./movement.ts";
 import { register } from "./registry.ts";
 
@@ -203,20 +203,7 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
           params: [G, M, Nn, K],
           workgroups: gemmGrid(G, M, Nn, v.gemm!),
         };
-      if (splits === 1) return { ...kernel, ...io };
-      const part = empty([splits, out.size], { device: a.device, dtype: a.dtype });
-      partials.push(part);
-      return [
-        { ...kernel, reads: io.reads, writes: [part.storage.binding] },
-        {
-          name: "split_sum",
-          code: splitSumWGSL(),
-          params: [out.size, splits],
-          reads: [part.storage.binding],
-          writes: io.writes,
-          threads: out.size,
-        },
-      ];
+      return splits === 1 ? { ...kernel, ...io } : splitK(kernel, io.reads, out, splits, partials);
     });
     for (const t of [...partials, wt, dyz]) t?.dispose(); // (buffers are reused only by later commands)
   }

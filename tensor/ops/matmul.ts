@@ -12,6 +12,7 @@ import {
 import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { matmulTiledGrid, matmulTiledWGSL, tiledBytes } from "../../kernels/matmul_tiled.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
+import type { Binding, Dispatch } from "../webgpu/runtime.ts";
 import { gpu } from "../storage.ts";
 import { empty } from "../create.ts";
 import { broadcastShapes, numel } from "../shape.ts";
@@ -101,20 +102,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
           workgroups: matmulVec4Grid(nb, M, N, v.vec4),
         };
         const S = v.vec4.splitK ?? 1;
-        if (S === 1) return { ...kernel, ...io };
-        const part = empty([S, out.size], { device: a.device, dtype: a.dtype });
-        partials.push(part);
-        return [
-          { ...kernel, params, reads: io.reads, writes: [part.storage.binding] },
-          {
-            name: "split_sum",
-            code: splitSumWGSL(),
-            params: [out.size, S],
-            reads: [part.storage.binding],
-            writes: io.writes,
-            threads: out.size,
-          },
-        ];
+        return S === 1 ? { ...kernel, ...io } : splitK({ ...kernel, params }, io.reads, out, S, partials);
       }
       if (v.tiled) {
         const order = { a: sak === 1 ? "k" : "m", b: sbn === 1 ? "n" : "k" } as const;
@@ -136,6 +124,33 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null,
     b.requiresGrad ? sumTo(matmul(transpose(a), g), b.shape) : null,
   ]);
+}
+
+/**
+ * A split-K launch: `kernel` (reading `reads`) writes S partial sums [S, out.size] into a scratch
+ * buffer, pushed on `scratch` for the caller to dispose once the launch is recorded, and
+ * split_sum adds them into `out`.
+ */
+export function splitK(
+  kernel: Omit<Dispatch, "reads" | "writes">,
+  reads: Binding[],
+  out: Tensor,
+  S: number,
+  scratch: Tensor[],
+): Dispatch[] {
+  const part = empty([S, out.size], { device: out.device, dtype: out.dtype });
+  scratch.push(part);
+  return [
+    { ...kernel, reads, writes: [part.storage.binding] },
+    {
+      name: "split_sum",
+      code: splitSumWGSL(),
+      params: [out.size, S],
+      reads: [part.storage.binding],
+      writes: [out.storage.binding],
+      threads: out.size,
+    },
+  ];
 }
 
 /** The vec4 kernel's operand layout when every stride and offset allows 16-byte loads, else null. */
