@@ -150,10 +150,9 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
       (v.rows ? rows !== null : !v.wrows || weightRowsFit(g)) &&
       (!v.convTiled || tiledFit(which, v.convTiled, g));
     // Fused launches share the plain forward's variants and tuning key: the epilogue adds the same
-    // per-output work to each, so it does not change which is fastest. (A stored winner whose
-    // kernel hash is the other form's is re-timed once per process, as for two layers of one
-    // shape class.)
-    // the geometry is compiled into the kernels, and the forward and input passes share variants
+    // per-output work to each, so it does not change which is fastest. (A winner stored with the
+    // plain kernels' hash is re-timed once per process for the fused ones, and the other way round.)
+    // The key's form names the pass and the geometry, which the kernels compile in.
     const form = `${which} ${Cin}x${H}x${W}>${Cout} k${KH}x${KW} s${s} p${p} d${d} g${G}`;
     runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K, form }, fits, (v): Launch => {
       const name = `conv2d_${which}${fused ? "_fused" : ""}_${v.name}`, splits = splitsOf(v);

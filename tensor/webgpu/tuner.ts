@@ -3,10 +3,11 @@
 // from then on. Winners persist in a cache file per adapter; a shipped table
 // (kernels/tuned/<adapter>.json) seeds it, so nothing is tuned twice.
 //
-// An entry remembers the hashes of the candidates' WGSL it was measured with. One shape class
-// holds calls whose code differs (a matmul's transposed operands, a kernel's baked-in sizes): each
-// such code is measured once, then known. A code no entry knows (a kernel changed since) is
-// measured again. Calls that arrive while their class is being measured take the untuned default
+// A key is the op, the shape class and, for matmul and conv, the call's form (operand layout; pass
+// and geometry), so calls whose best kernel may differ are measured apart. An entry remembers the
+// hashes of the candidates' WGSL it was measured with. One key may still hold calls whose code
+// differs (a fused epilogue, sizes an attention kernel compiles in): each such code is measured
+// once, then known. A code no entry knows (a kernel changed since) is measured again. Calls that arrive while their class is being measured take the untuned default
 // instead of starting a second measurement.
 //
 // CAPTIONER_TUNE=0 turns measuring off (defaults are used where nothing is known);
@@ -82,7 +83,7 @@ class Tuner {
    * call) is remembered once confirmed, so a call pays for `codes` (every candidate's) only once.
    * Building them every call would cost ~0.7 ms per matmul (its 11 candidates' WGSL, measured).
    * The price: a later call whose winner's code is the same but whose other candidates' code
-   * differs (a transposed operand that only the losing vec4 kernels bake in) is taken as measured.
+   * differs (sizes that only the losing kernels compile in) is taken as measured.
    */
   confirm(key: string, code: string, codes: () => string[]): boolean {
     const id = `${key}\n${code}`;
