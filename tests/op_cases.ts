@@ -25,6 +25,9 @@ const reduce = (f: (t: Tensor, axes?: number | number[], keep?: boolean) => Tens
   { inputs: [x([3, 4, 5])], fn: (t) => f(t, [0, 2], true) },
   { inputs: [x([2, 1, 6])], fn: (t) => f(t) },
   { inputs: [x([5, 3])], fn: (t) => f(t, -1, true) },
+  // permuted views, walked largest stride first: a run of 60 per output, and all of it as one run
+  { inputs: [x([2, 3, 4, 5])], fn: (t) => f(F.permute(t, [0, 3, 2, 1]), [1, 2, 3]) },
+  { inputs: [x([2, 3, 4, 5])], fn: (t) => f(F.permute(t, [2, 0, 3, 1])) },
 ];
 const idx = (shape: number[], index: number[]) => ({ shape, index });
 

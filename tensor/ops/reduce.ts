@@ -25,7 +25,10 @@ export function reduceKernel(op: ReduceOp, x: Tensor, axes: number[], into?: Ten
     throw new Error(`internal: reduce into a contiguous ${numel(outShape)}-element view`);
   }
   const kept = { strides: x.strides.map((s, i) => (axes.includes(i) ? 0 : s)), offset: x.offset };
-  const redShape = axes.map((a) => x.shape[a]), red = { strides: axes.map((a) => x.strides[a]), offset: 0 };
+  // The reduced dims are walked largest stride first, whatever their order in x: a permuted view
+  // (attention's token-major output seen as [B, H, T, D]) then reduces as the one run it is.
+  const walk = [...axes].sort((a, b) => x.strides[b] - x.strides[a]);
+  const redShape = walk.map((a) => x.shape[a]), red = { strides: walk.map((a) => x.strides[a]), offset: 0 };
   const nRed = numel(redShape), run = strideRun(redShape, red.strides);
   if (x.device === "cpu") {
     const xs = x.storage.host!, o = out.storage.host!;
