@@ -65,6 +65,10 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "vec4_16x16", vec4: { tm: 16, tnv: 4 } },
     { name: "vec4_16x32", vec4: { tm: 16, tnv: 8 } },
     { name: "vec4_32x32", vec4: { tm: 32, tnv: 8 } },
+    // the same blocks with the SIMD lanes along m: a product of a few column blocks (N = 96: 3
+    // of 8 lanes busy the other way) fills every lane
+    { name: "vec4_16x32m", vec4: { tm: 16, tnv: 8, mLanes: true } },
+    { name: "vec4_32x32m", vec4: { tm: 32, tnv: 8, mLanes: true } },
     // weight gradients (few outputs, long k): split k so that more than one core has work
     { name: "vec4_16x16s4", vec4: { tm: 16, tnv: 4, splitK: 4 } },
     { name: "vec4_32x32s4", vec4: { tm: 32, tnv: 8, splitK: 4 } },
