@@ -26,19 +26,19 @@ ${PARAMS}
 @group(0) @binding(3) var<storage, read_write> p: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> m: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> v: array<vec4<f32>>;
-fn f(k: u32) -> f32 { return bitcast<f32>(params[k]); }
+fn f(k: u32) -> f32 { return bitcast<f32>(param(k)); }
 ${MAIN}
-  if (i >= params[0]) { return; }
+  if (i >= param(0)) { return; }
   let e = 4u * i;
   var seg = ${ADAM_HEADER_WORDS}u;
-  let end = ${ADAM_HEADER_WORDS}u + 4u * params[2];
-  while (seg < end && !(e >= params[seg] && e < params[seg + 1u])) { seg = seg + 4u; }
+  let end = ${ADAM_HEADER_WORDS}u + 4u * param(2);
+  while (seg < end && !(e >= param(seg) && e < param(seg + 1u))) { seg = seg + 4u; }
   if (seg == end) { return; }
   let lr = f(seg + 2u); let wd = f(seg + 3u);
   let b1 = f(3u); let b2 = f(4u); let eps = f(5u);
-  let decoupled = params[1] != 0u;
+  let decoupled = param(1) != 0u;
   var pi = p[i];
-  var g = grad[i] * scale[params[8]];
+  var g = grad[i] * scale[param(8)];
   if (!decoupled) { g = g + wd * pi; }
   let mi = b1 * m[i] + (1.0 - b1) * g;
   let vi = b2 * v[i] + (1.0 - b2) * g * g;

@@ -28,7 +28,7 @@ export const LAYOUT = { q: 7, k: 11, v: 15, dO: 19, out: 23, dV: 27 } as const;
 export const ROW_LAYOUT = /* wgsl */ `
 const QL = ${LAYOUT.q}u; const KL = ${LAYOUT.k}u; const VL = ${LAYOUT.v}u; const GL = ${LAYOUT.dO}u; const OL = ${LAYOUT.out}u;
 fn rowAt(L: u32, bh: u32, t: u32) -> u32 {
-  return params[L] + (bh / params[3]) * params[L + 1u] + (bh % params[3]) * params[L + 2u] + t * params[L + 3u];
+  return param(L) + (bh / param(3)) * param(L + 1u) + (bh % param(3)) * param(L + 2u) + t * param(L + 3u);
 }`;
 
 const COMMON = (D: number) => /* wgsl */ `
@@ -36,9 +36,9 @@ ${PARAMS}
 const D: u32 = ${D}u;
 ${ROW_LAYOUT}
 fn visible(bh: u32, i: u32, j: u32) -> bool {
-  let Tq = params[1]; let Tk = params[2];
-  if (params[5] != 0u && j + Tq > i + Tk) { return false; }
-  if (params[6] != 0u && pad[(bh / params[3]) * Tk + j] != 0.0) { return false; }
+  let Tq = param(1); let Tk = param(2);
+  if (param(5) != 0u && j + Tq > i + Tk) { return false; }
+  if (param(6) != 0u && pad[(bh / param(3)) * Tk + j] != 0.0) { return false; }
   return true;
 }`;
 
@@ -55,10 +55,10 @@ export const attentionWGSL = (D: number) =>
   /* wgsl */ `${FORWARD_IO}
 ${COMMON(D)}
 ${MAIN}
-  let Tq = params[1]; let Tk = params[2];
-  if (i >= params[0] * Tq) { return; }
+  let Tq = param(1); let Tk = param(2);
+  if (i >= param(0) * Tq) { return; }
   let bh = i / Tq; let row = i % Tq;
-  let scale = bitcast<f32>(params[4]);
+  let scale = bitcast<f32>(param(4));
   var qv: array<f32, ${D}>;
   var acc: array<f32, ${D}>;
   let qr = rowAt(QL, bh, row);
@@ -66,7 +66,7 @@ ${MAIN}
   var m = bitcast<f32>(0xff800000u);
   var l = 0.0;
   // a key row's address is base + j * stride: hoisted, since every param read is a load
-  let k0 = rowAt(KL, bh, 0u); let ks = params[KL + 3u]; let v0 = rowAt(VL, bh, 0u); let vs = params[VL + 3u];
+  let k0 = rowAt(KL, bh, 0u); let ks = param(KL + 3u); let v0 = rowAt(VL, bh, 0u); let vs = param(VL + 3u);
   for (var j = 0u; j < Tk; j++) {
     if (!visible(bh, row, j)) { continue; }
     let kr = k0 + j * ks; let vr = v0 + j * vs;
@@ -93,8 +93,8 @@ ${PARAMS}
 @group(0) @binding(3) var<storage, read_write> stats: array<f32>;
 ${ROW_LAYOUT}
 ${MAIN}
-  if (i >= params[0] * params[1]) { return; }
-  let bh = i / params[1]; let row = i % params[1];
+  if (i >= param(0) * param(1)) { return; }
+  let bh = i / param(1); let row = i % param(1);
   let gr = rowAt(GL, bh, row); let orow = rowAt(OL, bh, row);
   var di = 0.0;
   for (var c = 0u; c < ${D}u; c++) { di = fma(dO[gr + c], o[orow + c], di); }
@@ -116,10 +116,10 @@ export const attentionGradQWGSL = (D: number) => /* wgsl */ `
 ${BACKWARD_IO}
 ${COMMON(D)}
 ${MAIN}
-  let Tq = params[1]; let Tk = params[2];
-  if (i >= params[0] * Tq) { return; }
+  let Tq = param(1); let Tk = param(2);
+  if (i >= param(0) * Tq) { return; }
   let bh = i / Tq; let row = i % Tq;
-  let scale = bitcast<f32>(params[4]);
+  let scale = bitcast<f32>(param(4));
   var qv: array<f32, ${D}>;
   var dov: array<f32, ${D}>;
   var acc: array<f32, ${D}>;
@@ -127,7 +127,7 @@ ${MAIN}
   for (var c = 0u; c < D; c++) { qv[c] = q[qr + c] * scale; dov[c] = dO[gr + c]; acc[c] = 0.0; }
   let li = stats[2u * i]; let di = stats[2u * i + 1u];
   // a key row's address is base + j * stride: hoisted, since every param read is a load
-  let k0 = rowAt(KL, bh, 0u); let ks = params[KL + 3u]; let v0 = rowAt(VL, bh, 0u); let vs = params[VL + 3u];
+  let k0 = rowAt(KL, bh, 0u); let ks = param(KL + 3u); let v0 = rowAt(VL, bh, 0u); let vs = param(VL + 3u);
   for (var j = 0u; j < Tk; j++) {
     if (!visible(bh, row, j)) { continue; }
     let kr = k0 + j * ks; let vr = v0 + j * vs;
@@ -145,17 +145,17 @@ export const attentionGradKVWGSL = (D: number) => /* wgsl */ `
 ${BACKWARD_IO}
 ${COMMON(D)}
 ${MAIN}
-  let Tq = params[1]; let Tk = params[2];
-  if (i >= params[0] * Tk) { return; }
+  let Tq = param(1); let Tk = param(2);
+  if (i >= param(0) * Tk) { return; }
   let bh = i / Tk; let j = i % Tk;
-  let scale = bitcast<f32>(params[4]);
+  let scale = bitcast<f32>(param(4));
   let kr = rowAt(KL, bh, j); let vr = rowAt(VL, bh, j);
   var kv: array<f32, ${D}>;
   var vv: array<f32, ${D}>;
   var dk: array<f32, ${D}>;
   var dv: array<f32, ${D}>;
   for (var c = 0u; c < D; c++) { kv[c] = k[kr + c] * scale; vv[c] = v[vr + c]; dk[c] = 0.0; dv[c] = 0.0; }
-  let q0 = rowAt(QL, bh, 0u); let qs = params[QL + 3u]; let g0 = rowAt(GL, bh, 0u); let gs = params[GL + 3u];
+  let q0 = rowAt(QL, bh, 0u); let qs = param(QL + 3u); let g0 = rowAt(GL, bh, 0u); let gs = param(GL + 3u);
   for (var r = 0u; r < Tq; r++) {
     if (!visible(bh, r, j)) { continue; }
     let qi = q0 + r * qs; let gi = g0 + r * gs;
@@ -168,6 +168,6 @@ ${MAIN}
       dk[c] = fma(ds, q[qi + c], dk[c]);
     }
   }
-  let at = rowAt(OL, bh, j); let dvAt = params[${LAYOUT.dV}] + at; // read once: stores may alias params
+  let at = rowAt(OL, bh, j); let dvAt = param(${LAYOUT.dV}) + at; // read once: stores may alias params
   for (var c = 0u; c < D; c++) { out[at + c] = dk[c] * scale; out[dvAt + c] = dv[c]; }
 }`;

@@ -27,9 +27,9 @@ ${ROW_LAYOUT}
 /** rowAt in vec4s */
 fn row4(L: u32, bh: u32, t: u32) -> u32 { return rowAt(L, bh, t) / 4u; }
 fn keyShown(bh: u32, j: u32) -> bool {
-  return params[6] == 0u || pad[(bh / params[3]) * params[2] + j] == 0.0;
+  return param(6) == 0u || pad[(bh / param(3)) * param(2) + j] == 0.0;
 }
-fn causalShown(i: u32, j: u32) -> bool { return params[5] == 0u || j + params[1] <= i + params[2]; }`;
+fn causalShown(i: u32, j: u32) -> bool { return param(5) == 0u || j + param(1) <= i + param(2); }`;
 
 /** sum over c of dot(x{r}_c, y_c): one row's dot product with a loaded row, as vec4 dots. */
 const dotRow = (x: string, y: string, D: number) =>
@@ -49,18 +49,18 @@ const loadRows = (
   );
 
 const QUERY_BLOCK = (R: number) => /* wgsl */ `
-  let Tq = params[1]; let Tk = params[2];
+  let Tq = param(1); let Tk = param(2);
   let blocks = (Tq + ${R - 1}u) / ${R}u;
-  if (i >= params[0] * blocks) { return; }
+  if (i >= param(0) * blocks) { return; }
   let bh = i / blocks; let row0 = (i % blocks) * ${R}u;
-  let scale = bitcast<f32>(params[4]);
+  let scale = bitcast<f32>(param(4));
 ${
   range(R).map((r) =>
     `  let t${r} = min(row0 + ${r}u, Tq - 1u); let sr${r} = bh * Tq + t${r}; let qr${r} = row4(QL, bh, t${r});`
   ).join("\n")
 }
   // under the causal mask no row of the block sees a key past its last row's
-  let jEnd = select(Tk, u32(clamp(i32(min(row0 + ${R}u, Tq) + Tk) - i32(Tq), 0, i32(Tk))), params[5] != 0u);`;
+  let jEnd = select(Tk, u32(clamp(i32(min(row0 + ${R}u, Tq) + Tk) - i32(Tq), 0, i32(Tk))), param(5) != 0u);`;
 
 export const attentionBlockWGSL = (D: number, R: number) => /* wgsl */ `
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
@@ -75,7 +75,7 @@ ${QUERY_BLOCK(R)}
 ${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var o${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
 ${range(R).map((r) => `  var m${r} = bitcast<f32>(0xff800000u); var l${r} = 0.0;`).join("\n")}
-  let k0 = rowAt(KL, bh, 0u); let ks = params[KL + 3u]; let v0 = rowAt(VL, bh, 0u); let vs = params[VL + 3u];
+  let k0 = rowAt(KL, bh, 0u); let ks = param(KL + 3u); let v0 = rowAt(VL, bh, 0u); let vs = param(VL + 3u);
   for (var j = 0u; j < jEnd; j++) {
     let kr = (k0 + j * ks) / 4u; let vr = (v0 + j * vs) / 4u; let shown = keyShown(bh, j);
 ${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u];`).join("\n")}
@@ -127,7 +127,7 @@ ${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
 ${loadRows("g", "dO", (r) => `row4(GL, bh, t${r})`, R, D).join("\n")}
 ${range(R).map((r) => `  let lse${r} = stats[2u * sr${r}]; let di${r} = stats[2u * sr${r} + 1u];`).join("\n")}
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var dq${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
-  let k0 = rowAt(KL, bh, 0u); let ks = params[KL + 3u]; let v0 = rowAt(VL, bh, 0u); let vs = params[VL + 3u];
+  let k0 = rowAt(KL, bh, 0u); let ks = param(KL + 3u); let v0 = rowAt(VL, bh, 0u); let vs = param(VL + 3u);
   for (var j = 0u; j < jEnd; j++) {
     let kr = (k0 + j * ks) / 4u; let vr = (v0 + j * vs) / 4u; let shown = keyShown(bh, j);
 ${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u]; let v${c} = v[vr + ${c}u];`).join("\n")}
@@ -160,11 +160,11 @@ export const attentionBlockGradKVWGSL = (D: number, R: number) => /* wgsl */ `
 ${BACKWARD_IO}
 ${COMMON}
 ${MAIN}
-  let Tq = params[1]; let Tk = params[2];
+  let Tq = param(1); let Tk = param(2);
   let blocks = (Tk + ${R - 1}u) / ${R}u;
-  if (i >= params[0] * blocks) { return; }
+  if (i >= param(0) * blocks) { return; }
   let bh = i / blocks; let jb = (i % blocks) * ${R}u;
-  let scale = bitcast<f32>(params[4]);
+  let scale = bitcast<f32>(param(4));
 ${
   range(R).map((r) =>
     `  let t${r} = min(jb + ${r}u, Tk - 1u); let kr${r} = row4(KL, bh, t${r}); let vr${r} = row4(VL, bh, t${r});`
@@ -189,8 +189,8 @@ ${
     .join("\n")
 }
   // under the causal mask no query before the block's first key's first viewer sees any of its keys
-  let iStart = select(0u, u32(max(i32(jb + Tq) - i32(Tk), 0)), params[5] != 0u);
-  let q0 = rowAt(QL, bh, 0u); let qs = params[QL + 3u]; let g0 = rowAt(GL, bh, 0u); let gs = params[GL + 3u];
+  let iStart = select(0u, u32(max(i32(jb + Tq) - i32(Tk), 0)), param(5) != 0u);
+  let q0 = rowAt(QL, bh, 0u); let qs = param(QL + 3u); let g0 = rowAt(GL, bh, 0u); let gs = param(GL + 3u);
   for (var r = iStart; r < Tq; r++) {
     let si = bh * Tq + r; let qi = (q0 + r * qs) / 4u; let gi = (g0 + r * gs) / 4u;
     let lse = stats[2u * si]; let di = stats[2u * si + 1u];
@@ -211,7 +211,7 @@ ${
   ).join("\n")
 }
   }
-  let dV = params[${LAYOUT.dV}] / 4u;
+  let dV = param(${LAYOUT.dV}) / 4u;
 ${
   range(R).map((r) =>
     `  if (jb + ${r}u < Tk) {

@@ -159,23 +159,23 @@ var<workgroup> tileA: array<${T}, ${bc * RV}>;
 var<workgroup> tileB: array<${T}, ${bc * RV}>;
 ${S > 1 ? `var<workgroup> part: array<f32, ${dots * S * bc * OWN}>;` : ""}
 fn keyShown(bh: u32, j: u32) -> bool {
-  return params[6] == 0u || pad[(bh / params[3]) * params[2] + j] == 0.0;
+  return param(6) == 0u || pad[(bh / param(3)) * param(2) + j] == 0.0;
 }
-fn causalShown(i: u32, j: u32) -> bool { return params[5] == 0u || j + params[1] <= i + params[2]; }
+fn causalShown(i: u32, j: u32) -> bool { return param(5) == 0u || j + param(1) <= i + param(2); }
 
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
-  let Tq = params[1]; let Tk = params[2];
+  let Tq = param(1); let Tk = param(2);
   let owned = ${pass === "dkv" ? "Tk" : "Tq"};
   let blocks = (owned + ${OWN - 1}u) / ${OWN}u;
   let w = wid.x + wid.y * nwg.x;
   // whole workgroups past the end: a uniform return
-  if (w >= params[0] * blocks) { return; }
+  if (w >= param(0) * blocks) { return; }
   let bh = w / blocks; let row0 = (w % blocks) * ${OWN}u;
   let own = t % ${OWN}u; let half = t / ${OWN}u;
   let row = row0 + own; let r = min(row, owned - 1u);
-  let scale = bitcast<f32>(params[4]);`;
+  let scale = bitcast<f32>(param(4));`;
 
   if (pass === "forward" || pass === "dq") {
     const fwd = pass === "forward";
@@ -199,9 +199,9 @@ ${
 ${zeros("dq")}
   let lse = stats[2u * (bh * Tq + r)]; let di = stats[2u * (bh * Tq + r) + 1u];`
     }
-  let kb = rowAt(KL, bh, 0u); let ks = params[KL + 3u]; let vb = rowAt(VL, bh, 0u); let vs = params[VL + 3u];
+  let kb = rowAt(KL, bh, 0u); let ks = param(KL + 3u); let vb = rowAt(VL, bh, 0u); let vs = param(VL + 3u);
   // under the causal mask no row of the block sees a key past its last row's last visible one
-  let jEnd = select(Tk, u32(clamp(i32(min(row0 + ${OWN}u, Tq) + Tk) - i32(Tq), 0, i32(Tk))), params[5] != 0u);
+  let jEnd = select(Tk, u32(clamp(i32(min(row0 + ${OWN}u, Tq) + Tk) - i32(Tq), 0, i32(Tk))), param(5) != 0u);
   for (var j0 = 0u; j0 < jEnd; j0 += ${bc}u) {
 ${copy(["tileA", "k", "k"], ["tileB", "v", "v"], "j0", "Tk")}${ex.pre}
     for (var tr = 0u; tr < ${bc}u; tr++) {
@@ -233,9 +233,9 @@ ${regs("k", "k", "KL", " * scale")}
 ${regs("v", "v", "VL")}
 ${zeros("dk", "dv")}
   let shown = keyShown(bh, r);
-  let qb = rowAt(QL, bh, 0u); let qs = params[QL + 3u]; let gb = rowAt(GL, bh, 0u); let gs = params[GL + 3u];
+  let qb = rowAt(QL, bh, 0u); let qs = param(QL + 3u); let gb = rowAt(GL, bh, 0u); let gs = param(GL + 3u);
   // under the causal mask no query before the block's first key's first viewer sees any of its keys
-  let iStart = select(0u, u32(max(i32(row0 + Tq) - i32(Tk), 0)), params[5] != 0u);
+  let iStart = select(0u, u32(max(i32(row0 + Tq) - i32(Tk), 0)), param(5) != 0u);
   for (var i0 = iStart; i0 < Tq; i0 += ${bc}u) {
 ${copy(["tileA", "q", "q"], ["tileB", "dO", "g"], "i0", "Tq")}${ex.pre}
     for (var tr = 0u; tr < ${bc}u; tr++) {
@@ -256,7 +256,7 @@ ${
     workgroupBarrier();
   }
   if (row < Tk) {
-    let at = rowAt(OL, bh, row) + half * ${DS}u; let dV = params[${LAYOUT.dV}] + at;
+    let at = rowAt(OL, bh, row) + half * ${DS}u; let dV = param(${LAYOUT.dV}) + at;
 ${
     cols.map((i) =>
       `    ${store("out", "at", i * W, `dk${i} * scale`)} ${store("out", "dV", i * W, `dv${i}`)}`

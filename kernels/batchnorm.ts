@@ -81,7 +81,7 @@ ${PER_CHANNEL}
   let mean = reduce(total(s), lid) / M;
   var v = T(0.0);
   for (var j = lid; j < N * Q; j += 64u) { let d = x[at(c, j)] - mean; v += d * d; }
-  let rstd = inverseSqrt(reduce(total(v), lid) / M + bitcast<f32>(params[0]));
+  let rstd = inverseSqrt(reduce(total(v), lid) / M + bitcast<f32>(param(0)));
   if (lid == 0u) { stats[c] = mean; stats[C + c] = rstd; }
 }`;
 
@@ -95,7 +95,7 @@ ${header(g)}
 }
 @group(0) @binding(${e.residual ? 6 : 5}) var<storage, read_write> y: array<T>;
 ${MAIN}
-  if (i >= params[0]) { return; }
+  if (i >= param(0)) { return; }
   let c = (i / Q) % C;
   let v = (x[i] - stats[c]) * (stats[C + c] * w[c]) + b[c]${e.residual ? " + r[i]" : ""};
   y[i] = ${e.relu ? "max(v, T(0.0))" : "v"};
@@ -141,7 +141,7 @@ ${header(g)}
   residual ? `\n@group(0) @binding(${relu ? 6 : 5}) var<storage, read_write> dr: array<T>;` : ""
 }
 ${MAIN}
-  if (i >= params[0]) { return; }
+  if (i >= param(0)) { return; }
   let c = (i / Q) % C;
   let d = ${dz(relu, "i")};
   dx[i] = k[3u * C + c] * (d - k[4u * C + c] - (x[i] - k[2u * C + c]) * k[5u * C + c]);${
@@ -165,8 +165,8 @@ ${PARAMS}
 @group(0) @binding(${convBias ? 6 : 5}) var<storage, read_write> scale: array<f32>;
 @group(0) @binding(${convBias ? 7 : 6}) var<storage, read_write> shift: array<f32>;
 ${MAIN}
-  if (i >= params[0]) { return; }
-  let s = w[i] * inverseSqrt(variance[i] + bitcast<f32>(params[1]));
+  if (i >= param(0)) { return; }
+  let s = w[i] * inverseSqrt(variance[i] + bitcast<f32>(param(1)));
   scale[i] = s;
   shift[i] = b[i] - (mean[i]${convBias ? " - cb[i]" : ""}) * s;
 }`;
@@ -178,11 +178,11 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(3) var<storage, read_write> variance: array<f32>;
 ${MAIN}
-  let C = params[0];
+  let C = param(0);
   if (i >= C) { return; }
-  let momentum = bitcast<f32>(params[1]); let eps = bitcast<f32>(params[2]);
+  let momentum = bitcast<f32>(param(1)); let eps = bitcast<f32>(param(2));
   let rstd = stats[C + i];
-  let unbiased = (1.0 / (rstd * rstd) - eps) * bitcast<f32>(params[3]);
+  let unbiased = (1.0 / (rstd * rstd) - eps) * bitcast<f32>(param(3));
   mean[i] = mix(mean[i], stats[i], momentum);
   variance[i] = mix(variance[i], unbiased, momentum);
 }`;

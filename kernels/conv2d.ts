@@ -30,12 +30,12 @@ const io = (e?: Epilogue) =>
 const head = (e?: Epilogue) => /* wgsl */ `
 ${PARAMS}${io(e)}
 ${MAIN}
-  if (i >= params[0]) { return; }
-  let N = i32(params[1]); let Cin = i32(params[2]); let H = i32(params[3]); let W = i32(params[4]);
-  let Cout = i32(params[5]); let OH = i32(params[6]); let OW = i32(params[7]);
-  let KH = i32(params[8]); let KW = i32(params[9]);
-  let sh = i32(params[10]); let sw = i32(params[11]); let ph = i32(params[12]); let pw = i32(params[13]);
-  let dh = i32(params[14]); let dw = i32(params[15]); let G = i32(params[16]);
+  if (i >= param(0)) { return; }
+  let N = i32(param(1)); let Cin = i32(param(2)); let H = i32(param(3)); let W = i32(param(4));
+  let Cout = i32(param(5)); let OH = i32(param(6)); let OW = i32(param(7));
+  let KH = i32(param(8)); let KW = i32(param(9));
+  let sh = i32(param(10)); let sw = i32(param(11)); let ph = i32(param(12)); let pw = i32(param(13));
+  let dh = i32(param(14)); let dw = i32(param(15)); let G = i32(param(16));
   let Cig = Cin / G; let Cog = Cout / G;
   let t = i32(i);`;
 

@@ -24,6 +24,7 @@
 // act(c * scale + shift + residual) before its 4 scalar stores. Bindings: x, wt, the epilogue's
 // buffers, then y.
 
+import { PARAMS } from "./common.ts";
 import { convConsts, type ConvDims } from "./conv2d.ts";
 import { type Epilogue, epilogueBuffers, epilogueDecls, epilogueExpr } from "./epilogue.ts";
 
@@ -82,14 +83,14 @@ export function conv2dRowsWGSL(
   return /* wgsl */ `
 ${convConsts(g)}
 const CHUNKS = ${chunks}u; const ROWBLOCKS = ${rowBlocks}u;
-@group(0) @binding(0) var<storage, read> params: array<u32>; // [G]: the rest is compiled in
+${PARAMS} // [G]: the rest is compiled in
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;${e ? `\n${epilogueDecls(e, 3)}` : ""}
 @group(0) @binding(${3 + epilogueBuffers(e)}) var<storage, read_write> y: array<f32>;
 @compute @workgroup_size(32)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let chunk = gid.x;
-  if (chunk >= Nb * ROWBLOCKS * CHUNKS || wid.z >= params[0]) { return; }
+  if (chunk >= Nb * ROWBLOCKS * CHUNKS || wid.z >= param(0)) { return; }
   let ow0 = (chunk % CHUNKS) * ${tn}u; let oh0 = (chunk / CHUNKS) % ROWBLOCKS * ${tr}u;
   let nb = chunk / (CHUNKS * ROWBLOCKS);
   let g = wid.z; let co0 = wid.y * ${tm}u;
@@ -163,7 +164,7 @@ export function conv2dRowsWeightGradWGSL({ tco, tci, splits }: WeightRowsConfig,
   return /* wgsl */ `
 ${convConsts(g)}
 const CIB = ${Math.ceil(Cig / tci)}u; const COB = ${Math.ceil(Cog / tco)}u;
-@group(0) @binding(0) var<storage, read> params: array<u32>; // [G]: the rest is compiled in
+${PARAMS} // [G]: the rest is compiled in
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
@@ -171,7 +172,7 @@ const CIB = ${Math.ceil(Cig / tci)}u; const COB = ${Math.ceil(Cog / tco)}u;
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let cob = gid.x / CIB; let ci0 = (gid.x % CIB) * ${tci}u; let co0 = cob * ${tco}u;
   let g = wid.z / ${splits}u; let split = wid.z % ${splits}u;
-  if (cob >= COB || g >= params[0]) { return; }
+  if (cob >= COB || g >= param(0)) { return; }
 ${O.map((o) => `  let dyc${o} = g * Cog + min(co0 + ${o}u, Cog - 1u);`).join("\n")}
 ${C.map((c) => `  let xc${c} = g * Cig + min(ci0 + ${c}u, Cig - 1u);`).join("\n")}
 ${O.flatMap((o) => C.flatMap((c) => taps.map((t) => `  var ${acc(o, c, t)} = vec4<f32>(0.0);`))).join("\n")}
@@ -238,13 +239,13 @@ export const conv2dRowsWeightGradGrid = (
 export function zeroInsertWGSL(g: ConvDims, Hd: number, Wd: number): string {
   const [sh, sw] = g.s;
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> params: array<u32>;
+${PARAMS}
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dyz: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let at = gid.x + gid.y * nwg.x * 64u;
-  if (at >= params[0]) { return; }
+  if (at >= param(0)) { return; }
   let i = at % ${Wd}u; let j = at / ${Wd}u % ${Hd}u; let plane = at / ${Hd * Wd}u;
   let oh = j / ${sh}u; let ow = i / ${sw}u;
   let hit = j % ${sh}u == 0u && i % ${sw}u == 0u && oh < ${g.OH}u && ow < ${g.OW}u;

@@ -23,8 +23,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         @builtin(num_workgroups) nwg: vec3<u32>) {
   let n = wid.x + wid.y * nwg.x;
   let lid = lid3.x;
-  let C = params[1];
-  if (n >= params[0]) { return; } // uniform per workgroup: barriers stay in uniform control flow
+  let C = param(1);
+  if (n >= param(0)) { return; } // uniform per workgroup: barriers stay in uniform control flow
   let row = n * C;
   var m = bitcast<f32>(0xff800000u);
   for (var c = lid; c < C; c += 64u) { m = max(m, x[row + c]); }
@@ -36,8 +36,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (lid == 0u) {
     let l = m + log(s);
     let tn = t[n];
-    let e = bitcast<f32>(params[3]);
-    let ok = tn != bitcast<i32>(params[2]) && tn >= 0 && u32(tn) < C;
+    let e = bitcast<f32>(param(3));
+    let ok = tn != bitcast<i32>(param(2)) && tn >= 0 && u32(tn) < C;
     let xt = x[row + u32(max(tn, 0))];
     loss[n] = select(0.0, l - (1.0 - e) * xt - e * total / f32(C), ok);
     lse[n] = l;
@@ -52,12 +52,12 @@ ${PARAMS}
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 ${MAIN}
-  let C = params[1];
-  if (i >= params[0] * C) { return; }
+  let C = param(1);
+  if (i >= param(0) * C) { return; }
   let n = i / C; let c = i % C;
   let tn = t[n];
-  let e = bitcast<f32>(params[3]);
+  let e = bitcast<f32>(param(3));
   let hot = select(0.0, 1.0 - e, u32(tn) == c);
   let d = exp(x[i] - lse[n]) - hot - e / f32(C);
-  dx[i] = select(0.0, g[n] * d, tn != bitcast<i32>(params[2]));
+  dx[i] = select(0.0, g[n] * d, tn != bitcast<i32>(param(2)));
 }`;

@@ -10,6 +10,6 @@ ${PARAMS}
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${WGSL_PCG}
 ${MAIN}
-  if (i >= params[0]) { return; }
-  out[i] = select(0.0, bitcast<f32>(params[3]), (rand_bits(params[1], i) >> 8u) >= params[2]);
+  if (i >= param(0)) { return; }
+  out[i] = select(0.0, bitcast<f32>(param(3)), (rand_bits(param(1), i) >> 8u) >= param(2));
 }`;

@@ -71,11 +71,10 @@ function kernel(
   ).join("\n");
   // the output's view at params[10], operand k's at params[19 + 9k]
   const views = [10, ...operands.map((_, k) => 19 + 9 * k)], names = ["out", ...operands];
-  // Offsets go into lets before the loop: `out` is read_write storage that may alias `params` for
-  // all the compiler knows, so a read of params in the loop is repeated after every store
-  // (llvmpipe: 30 -> 12 ms for an add of 2^20 floats; bench/params_alias.ts).
+  // Offsets go into lets before the loop, read once per thread (bench/RESULTS.md step 44: when
+  // params were storage, which `out` might alias, each store made the loop read them again).
   const hoist = (name: string, k: number) =>
-    access[k] === "strided" ? "" : `  let ${name}_at = params[${views[k]}u];\n`;
+    access[k] === "strided" ? "" : `  let ${name}_at = param(${views[k]}u);\n`;
   const bases = names.map(hoist).join("");
   const at = (k: number) => address(access[k], views[k], `${names[k]}_at`);
   const loads = operands.map((name, k) => `  let ${name} = ${name}_[${at(k + 1)}];`).join("\n");
@@ -95,11 +94,11 @@ ${MATH}
 ${
     strided
       ? `${MAIN}
-  if (i >= params[0]) { return; }
+  if (i >= param(0)) { return; }
 ${bases}${body}
 }`
       : `${MAIN.replace("let i =", "let t =")}
-  let n = params[0];
+  let n = param(0);
   let T = (n + ${PER_THREAD - 1}u) / ${PER_THREAD}u;
   if (t >= T) { return; }
 ${bases}  for (var e = 0u; e < ${PER_THREAD}u; e = e + 1u) {

@@ -20,7 +20,7 @@ export interface Epilogue {
   relu: boolean;
 }
 
-/** Buffers the epilogue binds (at most 3, so params + 2 inputs + 3 + the output stay within 8). */
+/** Buffers the epilogue binds (at most 3, so 2 inputs + 3 + the output stay within 8 storage buffers). */
 export const epilogueBuffers = (e: Epilogue | undefined): number =>
   e ? [e.scale, e.shift, e.residual].filter(Boolean).length : 0;
 
@@ -65,7 +65,7 @@ ${PARAMS}
 ${epilogueDecls(e, 2)}
 @group(0) @binding(${2 + epilogueBuffers(e)}) var<storage, read_write> y: array<f32>;
 ${MAIN}
-  if (i >= params[0]) { return; }
-  let c = (i / params[2]) % params[1];
+  if (i >= param(0)) { return; }
+  let c = (i / param(2)) % param(1);
   y[i] = ${epilogueExpr(e, "x[i]", { s: "scale[c]", h: "shift[c]", r: "res[i]" })};
 }`;

@@ -6,6 +6,6 @@ export const fillWGSL = (type: "f32" | "i32") => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read_write> out: array<${type}>;
 ${MAIN}
-  if (i >= params[0]) { return; }
-  out[i] = bitcast<${type}>(params[1]);
+  if (i >= param(0)) { return; }
+  out[i] = bitcast<${type}>(param(1));
 }`;

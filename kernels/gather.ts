@@ -9,7 +9,7 @@
 // Grid: y = the source, x = a grid-stride loop over its elements (64-thread workgroups, a quarter
 // as many as the largest source has elements, up to GATHER_GROUPS), so each thread reads its
 // source's parameters once for several elements. The caller groups sources of similar size.
-// The binding limit (8 storage buffers per stage, the WebGPU default) bounds SOURCES: params + 6 + dst.
+// The binding limit (8 storage buffers per stage, the WebGPU default) bounds SOURCES + dst.
 
 import { PARAMS, VIEW_OFFSET } from "./common.ts";
 
@@ -27,14 +27,14 @@ ${VIEW_OFFSET}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let s = gid.y; let stride = nwg.x * 64u;
-  let w = s * ${SOURCE_WORDS}u; let n = params[w]; let at = params[w + 1u];
+  let w = s * ${SOURCE_WORDS}u; let n = param(w); let at = param(w + 1u);
 ${
   strided.map((walk, s) => {
     // a flat source's offset is read before the loop: the stores may alias params for all the
     // compiler knows, and it would read it again after each
     const [first, from] = walk
       ? ["", `view_offset(j, w + 2u, w + 11u)`]
-      : ["let src_at = params[w + 11u]; ", "src_at + j"];
+      : ["let src_at = param(w + 11u); ", "src_at + j"];
     return `  if (s == ${s}u) {
     ${first}for (var j = gid.x; j < n; j = j + stride) { dst[at + j] = src${s}[${from}]; }
   }`;

@@ -54,7 +54,7 @@ ${PARAMS}
 ${src.decls}
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = params[1]; let N = params[2]; let K = params[3];
+  let M = param(1); let N = param(2); let K = param(3);
   let b = wid.z / ${splitK}u; let split = wid.z % ${splitK}u;
   let kChunk = (K + ${splitK - 1}u) / ${splitK}u;
   let kEnd = min(K, (split + 1u) * kChunk);
@@ -90,9 +90,9 @@ ${PARAMS}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 64u;
-  let n = params[0];
+  let n = param(0);
   if (i >= n) { return; }
   var acc = 0.0;
-  for (var s = 0u; s < params[1]; s = s + 1u) { acc += part[s * n + i]; }
+  for (var s = 0u; s < param(1); s = s + 1u) { acc += part[s * n + i]; }
   out[i] = acc;
 }`;

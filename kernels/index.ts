@@ -16,10 +16,10 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read> idx: array<i32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${MAIN}
-  if (i >= params[0]) { return; }
-  let D = params[1];
+  if (i >= param(0)) { return; }
+  let D = param(1);
   let row = idx[i / D];
-  out[i] = select(0.0, table[u32(row) * D + i % D], row >= 0 && u32(row) < params[2]);
+  out[i] = select(0.0, table[u32(row) * D + i % D], row >= 0 && u32(row) < param(2));
 }`;
 
 export const scatterAddWGSL = () => /* wgsl */ `
@@ -28,10 +28,10 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read> idx: array<i32>;
 @group(0) @binding(3) var<storage, read_write> table: array<atomic<u32>>;
 ${MAIN}
-  if (i >= params[0]) { return; }
-  let D = params[1];
+  if (i >= param(0)) { return; }
+  let D = param(1);
   let row = idx[i / D];
-  if (row < 0 || u32(row) >= params[2]) { return; }
+  if (row < 0 || u32(row) >= param(2)) { return; }
   let at = u32(row) * D + i % D;
   var old = atomicLoad(&table[at]);
   loop {
@@ -47,10 +47,10 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read> t: array<i32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${MAIN}
-  if (i >= params[0]) { return; }
+  if (i >= param(0)) { return; }
   let c = t[i];
-  let ok = c != bitcast<i32>(params[2]) && c >= 0 && u32(c) < params[1];
-  out[i] = select(0.0, x[params[3] + i * params[1] + u32(max(c, 0))], ok);
+  let ok = c != bitcast<i32>(param(2)) && c >= 0 && u32(c) < param(1);
+  out[i] = select(0.0, x[param(3) + i * param(1) + u32(max(c, 0))], ok);
 }`;
 
 export const pickGradWGSL = () => /* wgsl */ `
@@ -59,10 +59,10 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read> t: array<i32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${MAIN}
-  if (i >= params[0]) { return; }
-  let n = i / params[1];
+  if (i >= param(0)) { return; }
+  let n = i / param(1);
   let c = t[n];
-  out[i] = select(0.0, g[n], c != bitcast<i32>(params[2]) && u32(c) == i % params[1]);
+  out[i] = select(0.0, g[n], c != bitcast<i32>(param(2)) && u32(c) == i % param(1));
 }`;
 
 export const indexMaskWGSL = () => /* wgsl */ `
@@ -70,6 +70,6 @@ ${PARAMS}
 @group(0) @binding(1) var<storage, read> t: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${MAIN}
-  if (i >= params[0]) { return; }
-  out[i] = select(0.0, 1.0, t[i] != bitcast<i32>(params[1]));
+  if (i >= param(0)) { return; }
+  out[i] = select(0.0, 1.0, t[i] != bitcast<i32>(param(1)));
 }`;

@@ -24,14 +24,14 @@ ${PARAMS}
 ${BINDINGS}
 ${VIEW_OFFSET}
 ${MAIN}
-  let M = params[1]; let N = params[2]; let K = params[3];
-  if (i >= params[0] * M * N) { return; }
+  let M = param(1); let N = param(2); let K = param(3);
+  if (i >= param(0) * M * N) { return; }
   let n = i % N;
   let m = (i / N) % M;
   let batch = i / (M * N);
-  let a0 = view_offset(batch, 4u, 13u) + m * params[22];
-  let b0 = view_offset(batch, 4u, 24u) + n * params[34];
-  let sak = params[23]; let sbk = params[33];
+  let a0 = view_offset(batch, 4u, 13u) + m * param(22);
+  let b0 = view_offset(batch, 4u, 24u) + n * param(34);
+  let sak = param(23); let sbk = param(33);
   var acc = 0.0;
   for (var k = 0u; k < K; k = k + 1u) {
     acc = fma(a[a0 + k * sak], b_[b0 + k * sbk], acc);
@@ -43,7 +43,7 @@ export const matmulBlockedWGSL = (cfg: GemmConfig) =>
   gemmWGSL({
     decls: BINDINGS + VIEW_OFFSET,
     setup: `  let aBase = view_offset(b, 4u, 13u); let bBase = view_offset(b, 4u, 24u);
-  let sam = params[22]; let sak = params[23]; let sbk = params[33]; let sbn = params[34];
+  let sam = param(22); let sak = param(23); let sbk = param(33); let sbn = param(34);
 ${[...Array(cfg.tm).keys()].map((i) => `  let ar${i} = aBase + m_${i} * sam;`).join("\n")}
 ${[...Array(cfg.tn).keys()].map((j) => `  let bc${j} = bBase + n_${j} * sbn;`).join("\n")}`,
     perK: "    let ak = k * sak; let bk = k * sbk;",
@@ -121,20 +121,20 @@ ${PARAMS}
 ${VIEW_OFFSET}
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = params[1]; let N4 = params[2] / 4u; let K = params[3];
+  let M = param(1); let N4 = param(2) / 4u; let K = param(3);
 ${
     splitK === 1
       ? `  let bt = wid.z; let k0 = 0u; let k1 = K; let store = bt;`
       : `  let bt = wid.z / ${splitK}u; let s = wid.z % ${splitK}u;
   let kc = (K + ${splitK * kStep - 1}u) / ${splitK * kStep}u * ${kStep}u;
   let k0 = s * kc; let k1 = min(K, k0 + kc);
-  let store = s * params[0] + bt; // partial sums [S, batch, M, N]`
+  let store = s * param(0) + bt; // partial sums [S, batch, M, N]`
   }
   // workgroups step through M first so B's columns stay in cache (see kernels/gemm.ts)
   let m0 = (wid.x * 8u + lid.${mLane}) * ${tm}u; let n4 = (wid.y * 8u + lid.${nLane}) * ${tnv}u;
   if (m0 >= M || n4 >= N4) { return; }
   let aBase = view_offset(bt, 4u, 13u); let bBase = view_offset(bt, 4u, 24u);
-  let sam = params[22]; let sak = params[23]; let sbk = params[33]; let sbn = params[34];
+  let sam = param(22); let sak = param(23); let sbk = param(33); let sbn = param(34);
 ${a === "k" ? I.map((i) => `  let ar${i} = aBase + min(m0 + ${i}u, M - 1u) * sam;`).join("\n") : ""}
 ${J.map((j) => `  let bc${j} = min(n4 + ${j}u, N4 - 1u);`).join("\n")}
 ${IJ.map((c) => `  var c${c} = vec4<f32>(0.0);`).join("\n")}

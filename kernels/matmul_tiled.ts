@@ -155,11 +155,11 @@ export function matmulTiledWGSL({ tm, tn, bk }: TiledConfig, layout: TiledLayout
 @group(0) @binding(2) var<storage, read> b_: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${VIEW_OFFSET}`,
-    setup: `  let M = params[1]; let N = params[2]; let K = params[3];
+    setup: `  let M = param(1); let N = param(2); let K = param(3);
   let bt = wid.z;
   let mTile = wid.x * ${BM}u; let nTile = wid.y * ${BN}u;
   let aBase = view_offset(bt, 4u, 13u); let bBase = view_offset(bt, 4u, 24u);
-  let sam = params[22]; let sak = params[23]; let sbk = params[33]; let sbn = params[34];
+  let sam = param(22); let sak = param(23); let sbk = param(33); let sbn = param(34);
 ${EA.map((e) => source("a", e, BM, `aBase + min(mTile + ar${e}, M - 1u) * sam`)).join("\n")}
 ${EB.map((e) => source("b", e, BN, `bBase + min(nTile + br${e}, N - 1u) * sbn`)).join("\n")}`,
     k: ["0u", "K"],

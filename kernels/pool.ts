@@ -98,7 +98,7 @@ ${COMMON(mode, q)}
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${mode === "max" ? "@group(0) @binding(3) var<storage, read_write> arg: array<i32>;" : ""}
 ${MAIN}
-  if (i >= params[0]) { return; }
+  if (i >= param(0)) { return; }
   let t = i32(i);
   let ow = t % OW; let oh = (t / OW) % OH; let plane = t / (OW * OH);
   let wh = win(oh, H, OH, KH, sh, ph, dh); let ww = win(ow, W, OW, KW, sw, pw, dw);
@@ -151,7 +151,7 @@ ${COMMON(mode, q)}
 ${mode === "max" ? "@group(0) @binding(2) var<storage, read> arg: array<i32>;" : ""}
 @group(0) @binding(${mode === "max" ? 3 : 2}) var<storage, read_write> out: array<f32>;
 ${MAIN}
-  if (i >= params[0]) { return; }
+  if (i >= param(0)) { return; }
   let t = i32(i);
   let iw = t % W; let ih = (t / W) % H; let plane = t / (W * H);
   let rh = outRange(ih, H, OH, KH, sh, ph, dh); let rw = outRange(iw, W, OW, KW, sw, pw, dw);

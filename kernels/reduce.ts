@@ -28,15 +28,15 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${VIEW_OFFSET}
 ${MAIN}
-  let parts = params[38];
+  let parts = param(38);
   let o = i / parts; let p = i % parts;
-  if (o >= params[0]) { return; }
+  if (o >= param(0)) { return; }
   let base = view_offset(o, 1u, 10u);
   var acc: f32 = ${OPS[op].init};
-  let end = min(params[37], (p + 1u) * params[39]);
-  for (var j = p * params[39]; j < end; j = j + 1u) {
-    let v = x[base + ${linear ? "j * params[29]" : "view_offset(j, 19u, 28u)"}];
+  let end = min(param(37), (p + 1u) * param(39));
+  for (var j = p * param(39); j < end; j = j + 1u) {
+    let v = x[base + ${linear ? "j * param(29)" : "view_offset(j, 19u, 28u)"}];
     acc = ${OPS[op].step};
   }
-  out[params[40] + i] = acc;
+  out[param(40) + i] = acc;
 }`;

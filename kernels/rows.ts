@@ -44,9 +44,9 @@ ${PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${t.head}
-  if (i >= params[0]) { return; } // uniform per workgroup: barriers stay in uniform control flow
-  let n = params[1];
-  let row = params[2] + i * n;
+  if (i >= param(0)) { return; } // uniform per workgroup: barriers stay in uniform control flow
+  let n = param(1);
+  let row = param(2) + i * n;
   let orow = i * n;
   var m = bitcast<f32>(0xff800000u);
   ${t.each} { m = max(m, x[row + j]); }
@@ -74,9 +74,9 @@ ${PARAMS}
 @group(0) @binding(5) var<storage, read_write> xhat: array<f32>;
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>;
 ${t.head}
-  if (i >= params[0]) { return; }
-  let n = params[1];
-  let row = params[3] + i * n;
+  if (i >= param(0)) { return; }
+  let n = param(1);
+  let row = param(3) + i * n;
   var mean = 0.0;
   ${t.each} { mean = mean + x[row + j]; }
   ${t.sum("mean")}
@@ -84,7 +84,7 @@ ${t.head}
   var v = 0.0;
   ${t.each} { let d = x[row + j] - mean; v = v + d * d; }
   ${t.sum("v")}
-  let rstd = inverseSqrt(v / f32(n) + bitcast<f32>(params[2]));
+  let rstd = inverseSqrt(v / f32(n) + bitcast<f32>(param(2)));
   ${t.each} {
     let h = (x[row + j] - mean) * rstd;
     xhat[i * n + j] = h;
@@ -108,8 +108,8 @@ ${PARAMS}
 @group(0) @binding(4) var<storage, read> w: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 ${t.head}
-  if (i >= params[0]) { return; }
-  let n = params[1];
+  if (i >= param(0)) { return; }
+  let n = param(1);
   let row = i * n;
   var m1 = 0.0; var m2 = 0.0;
   ${t.each} { let gw = g[row + j] * w[j]; m1 += gw; m2 += gw * xhat[row + j]; }
@@ -133,7 +133,7 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read> xhat: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${MAIN}
-  let rows = params[0]; let n = params[1];
+  let rows = param(0); let n = param(1);
   if (i >= n) { return; }
   var dw = 0.0; var db = 0.0;
   for (var r = 0u; r < rows; r++) { let gr = g[r * n + i]; dw = fma(gr, xhat[r * n + i], dw); db += gr; }

@@ -75,9 +75,17 @@ export function setBackend(d: Device): void {
   active = d;
 }
 
-/** Bytes held by live GPU tensors, and bytes kept in the pool for reuse (zeros without WebGPU). */
+/**
+ * Bytes held by live GPU tensors (and scratch textures), and bytes kept in the pools for reuse
+ * (zeros without WebGPU).
+ */
 export function memory(): { liveBytes: number; pooledBytes: number } {
-  return { liveBytes: runtime?.pool.liveBytes ?? 0, pooledBytes: runtime?.pool.pooledBytes ?? 0 };
+  if (!runtime) return { liveBytes: 0, pooledBytes: 0 };
+  const { pool, textures } = runtime;
+  return {
+    liveBytes: pool.liveBytes + textures.liveBytes,
+    pooledBytes: pool.pooledBytes + textures.pooledBytes,
+  };
 }
 
 function hostArray(dtype: DType, n: number): HostArray {

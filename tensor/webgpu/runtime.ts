@@ -1,12 +1,13 @@
 // The WebGPU runtime: one device, one pipeline cache, one buffer pool, and one command encoder
 // that collects every dispatch until a read-back (or a full parameter arena) submits it.
 //
-// Kernel convention: binding 0 is the kernel's parameters (`params: array<u32>`, floats bit-cast),
-// then the read-only inputs, then the outputs. Threads are laid out 1-D in workgroups of 64,
+// Kernel convention: binding 0 is the kernel's parameters (u32 words, floats bit-cast, in a uniform
+// buffer: kernels/common.ts), then the read-only inputs, then the outputs. Threads are laid out 1-D in workgroups of 64,
 // folded into 2-D when the count exceeds the per-dimension limit; kernels recover the flat index
 // with `flatIndex` (see kernels/common.ts).
 
-import { BufferPool } from "./pool.ts";
+import { MAX_PARAMS } from "../../kernels/common.ts";
+import { BufferPool, TexturePool } from "./pool.ts";
 
 export interface AdapterReport {
   description: string;
@@ -24,6 +25,18 @@ export interface Binding {
   offset?: number;
 }
 
+/**
+ * An rgba32float texture: read as `texture_2d<f32>` (textureLoad), written as
+ * `texture_storage_2d<rgba32float, write>`. On llvmpipe a texel fetch is a vectorised gather, while
+ * a storage-buffer load loops over the SIMD lanes: 7-10x the floats per second (bench/RESULTS.md
+ * step 56), which is why the matmul packs its operands into textures there.
+ */
+export interface TextureBinding {
+  texture: GPUTexture;
+}
+
+const isTexture = (b: Binding | TextureBinding): b is TextureBinding => "texture" in b;
+
 /** WebGPU lets a binding start at multiples of minStorageBufferOffsetAlignment, which is at most 256. */
 export const BINDING_ALIGN = 256;
 
@@ -31,8 +44,8 @@ export interface Dispatch {
   name: string;
   code: string;
   params: ArrayLike<number> | Uint32Array;
-  reads: Binding[];
-  writes: Binding[];
+  reads: (Binding | TextureBinding)[];
+  writes: (Binding | TextureBinding)[];
   /** total threads (1-D) or explicit workgroup counts */
   threads?: number;
   workgroups?: [number, number, number];
@@ -49,9 +62,12 @@ interface Profile {
   pending: { names: string[]; stamps: Promise<BigInt64Array> }[];
 }
 const ARENA_BYTES = 1 << 20;
+/** every launch binds the whole uniform parameter array */
+const PARAMS_BYTES = MAX_PARAMS * 4;
 
 export class Runtime {
   readonly pool: BufferPool;
+  readonly textures: TexturePool;
   #pipelines = new Map<string, GPUComputePipeline>();
   #layouts = new Map<string, GPUBindGroupLayout>();
   #encoder: GPUCommandEncoder | null = null;
@@ -68,11 +84,12 @@ export class Runtime {
 
   private constructor(readonly device: GPUDevice, readonly adapter: AdapterReport) {
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    this.textures = new TexturePool(device);
     this.#arena = device.createBuffer({
       size: ARENA_BYTES,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
-    this.#align = Math.max(256, device.limits.minStorageBufferOffsetAlignment);
+    this.#align = alignUp(PARAMS_BYTES, device.limits.minUniformBufferOffsetAlignment);
     device.addEventListener("uncapturederror", (e) => {
       this.#error ??= (e as GPUUncapturedErrorEvent).error.message;
     });
@@ -102,6 +119,7 @@ export class Runtime {
       "maxComputeInvocationsPerWorkgroup",
       "maxComputeWorkgroupSizeX",
       "maxComputeWorkgroupsPerDimension",
+      "maxTextureDimension2D",
     ] as const;
     const limits: Record<string, number> = {};
     for (const k of want) limits[k] = adapter.limits[k];
@@ -235,12 +253,20 @@ export class Runtime {
   #record(d: Dispatch, timestampWrites: GPUComputePassTimestampWrites | null): boolean {
     this.#throwIfFailed();
     const lim = this.device.limits;
-    const buffers = d.reads.length + d.writes.length + 1;
-    if (buffers > lim.maxStorageBuffersPerShaderStage) {
-      throw new Error(`${d.name}: ${buffers} storage buffers > limit ${lim.maxStorageBuffersPerShaderStage}`);
+    const bindings = [...d.reads, ...d.writes];
+    const count = (kinds: (Binding | TextureBinding)[], texture: boolean) =>
+      kinds.filter((b) => isTexture(b) === texture).length;
+    for (
+      const [n, limit] of [
+        [count(bindings, false), "maxStorageBuffersPerShaderStage"],
+        [count(d.reads, true), "maxSampledTexturesPerShaderStage"],
+        [count(d.writes, true), "maxStorageTexturesPerShaderStage"],
+      ] as const
+    ) {
+      if (n > lim[limit]) throw new Error(`${d.name}: ${n} bindings > ${limit} ${lim[limit]}`);
     }
-    for (const b of [...d.reads, ...d.writes]) {
-      if (b.bytes > lim.maxStorageBufferBindingSize) {
+    for (const b of bindings) {
+      if (!isTexture(b) && b.bytes > lim.maxStorageBufferBindingSize) {
         throw new Error(
           `${d.name}: binding of ${b.bytes} bytes > maxStorageBufferBindingSize ${lim.maxStorageBufferBindingSize}`,
         );
@@ -252,14 +278,18 @@ export class Runtime {
     }
     if (groups.some((g) => g === 0)) return false;
     const paramsOffset = this.#stage(d.params);
-    const pipeline = this.#pipeline(d.name, d.code, d.reads.length, d.writes.length);
+    const pipeline = this.#pipeline(d.name, d.code, d.reads.map(isTexture), d.writes.map(isTexture));
     const entries: GPUBindGroupEntry[] = [
       {
         binding: 0,
-        resource: { buffer: this.#arena, offset: paramsOffset, size: Math.max(4, d.params.length * 4) },
+        resource: { buffer: this.#arena, offset: paramsOffset, size: PARAMS_BYTES },
       },
     ];
-    for (const [i, b] of [...d.reads, ...d.writes].entries()) {
+    for (const [i, b] of bindings.entries()) {
+      if (isTexture(b)) {
+        entries.push({ binding: i + 1, resource: b.texture.createView() });
+        continue;
+      }
       const offset = b.offset ?? 0;
       if (offset % lim.minStorageBufferOffsetAlignment || offset >= b.buffer.size) {
         throw new Error(
@@ -348,8 +378,8 @@ export class Runtime {
   }
 
   #stage(params: ArrayLike<number>): number {
-    const bytes = alignUp(Math.max(4, params.length * 4), this.#align);
-    if (bytes > ARENA_BYTES) throw new Error(`kernel parameters of ${bytes} bytes exceed the arena`);
+    if (params.length > MAX_PARAMS) throw new Error(`${params.length} kernel parameters > ${MAX_PARAMS}`);
+    const bytes = this.#align;
     if (this.#arenaUsed + bytes > ARENA_BYTES) this.flush();
     const offset = this.#arenaUsed;
     this.#arenaHost.set(params, offset / 4);
@@ -358,17 +388,34 @@ export class Runtime {
     return offset;
   }
 
-  #pipeline(name: string, code: string, reads: number, writes: number): GPUComputePipeline {
+  /** `reads` and `writes` say which bindings are textures. */
+  #pipeline(name: string, code: string, reads: boolean[], writes: boolean[]): GPUComputePipeline {
     let p = this.#pipelines.get(code);
     if (p) return p;
-    const layoutKey = `${reads}:${writes}`;
+    const flag = (texture: boolean) => (texture ? "t" : "b");
+    const layoutKey = `${reads.map(flag).join("")}:${writes.map(flag).join("")}`;
     let layout = this.#layouts.get(layoutKey);
     if (!layout) {
-      const entries: GPUBindGroupLayoutEntry[] = [];
-      for (let i = 0; i <= reads + writes; i++) {
-        const type = i === 0 || i <= reads ? "read-only-storage" : "storage";
-        entries.push({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
-      }
+      const visibility = GPUShaderStage.COMPUTE;
+      const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility, buffer: { type: "uniform" } }];
+      reads.forEach((texture, i) =>
+        entries.push(
+          texture
+            ? { binding: i + 1, visibility, texture: { sampleType: "unfilterable-float" } }
+            : { binding: i + 1, visibility, buffer: { type: "read-only-storage" } },
+        )
+      );
+      writes.forEach((texture, i) =>
+        entries.push(
+          texture
+            ? {
+              binding: reads.length + i + 1,
+              visibility,
+              storageTexture: { access: "write-only", format: "rgba32float" },
+            }
+            : { binding: reads.length + i + 1, visibility, buffer: { type: "storage" } },
+        )
+      );
       layout = this.device.createBindGroupLayout({ entries });
       this.#layouts.set(layoutKey, layout);
     }

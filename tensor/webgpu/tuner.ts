@@ -54,7 +54,8 @@ class Tuner {
   #entries: Map<string, Entry> | null = null;
   /** the cache file `#entries` came from: another one (CAPTIONER_CACHE_DIR changed) is read afresh */
   #loadedFrom = "";
-  #confirmed = new Set<string>();
+  /** key + winner's code -> whether the entry knows the candidates' code (see `confirm`) */
+  #confirmed = new Map<string, boolean>();
   #pending = new Map<string, Promise<void>>();
   #slug: string | null = null;
 
@@ -79,18 +80,22 @@ class Tuner {
   }
 
   /**
-   * Whether `key`'s winner was measured with these candidates: `code` (the winner's, for this
-   * call) is remembered once confirmed, so a call pays for `codes` (every candidate's) only once.
-   * Building them every call would cost ~0.7 ms per matmul (its 11 candidates' WGSL, measured).
+   * Whether `key`'s winner was measured with these candidates: the answer for `code` (the
+   * winner's, for this call) is remembered until the next measurement, so a call pays for `codes`
+   * (every candidate's) only once. Building them every call would cost ~0.7 ms per matmul (its 11
+   * candidates' WGSL, measured), and more for a conv: with tuning off and a table measured with
+   * older kernels, the test suite took 4x as long building them.
    * The price: a later call whose winner's code is the same but whose other candidates' code
    * differs (sizes that only the losing kernels compile in) is taken as measured.
    */
   confirm(key: string, code: string, codes: () => string[]): boolean {
     const id = `${key}\n${code}`;
-    if (this.#confirmed.has(id)) return true;
-    if (!this.#load().get(key)?.hashes.includes(fnv1a(codes().join("\n")))) return false;
-    this.#confirmed.add(id);
-    return true;
+    let known = this.#confirmed.get(id);
+    if (known === undefined) {
+      known = this.#load().get(key)?.hashes.includes(fnv1a(codes().join("\n"))) ?? false;
+      this.#confirmed.set(id, known);
+    }
+    return known;
   }
 
   /** Whether `key` is being measured now (its winner is not known yet). */
@@ -120,6 +125,7 @@ class Tuner {
         }),
       );
       this.#pending.delete(key);
+      this.#confirmed.clear(); // answers of "not measured with these candidates" may be stale now
       this.#save();
     });
     this.#pending.set(key, done);

@@ -1,0 +1,100 @@
+// matmul through textures: out[b, m, n] = sum_k A[b, m, k] * B[b, k, n], with both operands first
+// packed into rgba32float textures, where the CPU adapter reads them far faster than from storage
+// buffers.
+//
+// Why: llvmpipe (Mesa 22's gallivm) loads from a storage buffer in a loop over the 8 SIMD lanes
+// with a bounds check each, one component at a time; a texel fetch is a vectorised gather. Measured
+// on a 2-core host: 0.26 G floats/s from storage against 1.8-2.6 from a texture (vec4 loads either
+// way), and a register-blocked matmul of 1024^3 in 166 ms reading textures against 408 ms reading
+// buffers (bench/RESULTS.md step 56). Packing costs one storage read per operand element; the
+// product then reads each element M / tm (B) or N / 4 tnv (A) times from the texture.
+//
+// Layouts (texel = 4 floats):
+//   A texture  [batch * M rows, K4 texels]      texel (j, b M + m)      = A[b, m, 4j .. 4j + 3]
+//   B texture  [batch * 4 K4 rows, N4 texels]   texel (c, b 4 K4 + k)   = B[b, k, 4c .. 4c + 3]
+// with K4 = ceil(K / 4), N4 = N / 4, and zeros past K in both, so the k loop needs no edge.
+// Tiling: 8 x 8 threads per workgroup, each tm rows x tnv texels (4 tnv columns) of out, k in steps
+// of 4: tm texels of A and 4 tnv of B per step for 4 tm tnv vec4 fmas. The 8 SIMD lanes (lid.x)
+// take consecutive column blocks; workgroups step through M first (B's texels stay in cache).
+
+import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
+
+/**
+ * Packs a strided operand [batch, rows, cols] into texture rows [batch * R, W]: texel (c, b R + r)
+ * = x[b, r, 4c .. 4c + 3], zeros past `rows` (up to R) and past `cols` (up to 4 W). One thread per
+ * texel.
+ * params: [batches, rows, cols, R, W, batch shape(9) at 5, batch view(9) at 14, stride r, stride c]
+ */
+export const packTextureWGSL = () => /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var tex: texture_storage_2d<rgba32float, write>;
+${VIEW_OFFSET}
+${MAIN}
+  let rows = param(1); let cols = param(2); let R = param(3); let W = param(4);
+  if (i >= param(0) * R * W) { return; }
+  let c = i % W; let row = i / W; let b = row / R; let r = row % R;
+  let base = view_offset(b, 5u, 14u) + r * param(23);
+  var v = vec4<f32>(0.0);
+  if (r < rows) {
+    for (var q = 0u; q < 4u; q = q + 1u) {
+      if (4u * c + q < cols) { v[q] = x[base + (4u * c + q) * param(24)]; }
+    }
+  }
+  textureStore(tex, vec2<u32>(c, row), v);
+}`;
+
+/** The product's block per thread: `tm` rows x `tnv` texels (4 tnv columns) of out. */
+export interface TextureBlock {
+  tm: number;
+  tnv: number;
+}
+
+/** params: [batches, M, N, K]; out is [batch, M, N] contiguous, N a multiple of 4. */
+export function matmulTextureWGSL({ tm, tnv }: TextureBlock): string {
+  const I = [...Array(tm).keys()], J = [...Array(tnv).keys()], Q = [0, 1, 2, 3];
+  const acc = I.flatMap((i) => J.map((j) => `c${i}_${j}`));
+  return /* wgsl */ `
+${PARAMS}
+@group(0) @binding(1) var A: texture_2d<f32>;
+@group(0) @binding(2) var B: texture_2d<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = param(1); let N4 = param(2) / 4u; let K4 = (param(3) + 3u) / 4u;
+  let bt = wid.z;
+  let m0 = (wid.x * 8u + lid.y) * ${tm}u; let n4 = (wid.y * 8u + lid.x) * ${tnv}u;
+  if (m0 >= M || n4 >= N4) { return; }
+${I.map((i) => `  let ar${i} = bt * M + min(m0 + ${i}u, M - 1u);`).join("\n")}
+${J.map((j) => `  let bc${j} = min(n4 + ${j}u, N4 - 1u);`).join("\n")}
+  let bRow = bt * 4u * K4;
+${acc.map((c) => `  var ${c} = vec4<f32>(0.0);`).join("\n")}
+  for (var k = 0u; k < K4; k = k + 1u) {
+${I.map((i) => `    let a${i} = textureLoad(A, vec2<u32>(k, ar${i}), 0);`).join("\n")}
+${
+    Q.map((q) =>
+      [
+        ...J.map((j) => `    let b${q}_${j} = textureLoad(B, vec2<u32>(bc${j}, bRow + 4u * k + ${q}u), 0);`),
+        ...I.flatMap((i) =>
+          J.map((j) => `    c${i}_${j} = fma(vec4<f32>(a${i}[${q}]), b${q}_${j}, c${i}_${j});`)
+        ),
+      ].join("\n")
+    ).join("\n")
+  }
+  }
+${
+    I.flatMap((i) =>
+      J.map((j) =>
+        `  if (m0 + ${i}u < M && n4 + ${j}u < N4) { out[(bt * M + m0 + ${i}u) * N4 + n4 + ${j}u] = c${i}_${j}; }`
+      )
+    ).join("\n")
+  }
+}`;
+}
+
+/** Workgroups of the texture kernel: 8 x 8 threads, each a tm x 4 tnv block; z runs over batches. */
+export const matmulTextureGrid = (nb: number, M: number, N: number, { tm, tnv }: TextureBlock): [
+  number,
+  number,
+  number,
+] => [Math.ceil(M / (tm * 8)), Math.ceil(N / (32 * tnv)), nb];
