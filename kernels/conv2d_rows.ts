@@ -19,6 +19,11 @@
 // The input gradient of a stride-1 conv is this kernel too, run on dy with the taps flipped
 // (`flip`: tap (kh, kw) reads weight tap (KH-1-kh, KW-1-kw)) and the weights' channel roles
 // swapped by the caller (tensor/ops/conv.ts).
+// Texture form (`texture`; stride 1, dilation 1, TN a multiple of 4): the input comes zero-padded
+// in texel rows (rowsTextureBlock) and the weights as texel rows (g, ci, kh, kw) of Cog / 4 texels,
+// both packed by the caller; a row segment is ceil(L / 4) texel fetches with no bounds checks,
+// where the storage form makes L clamped scalar loads and selects. llvmpipe fetches texels 7-10x
+// faster than it loads from storage buffers (bench/RESULTS.md step 56).
 // Epilogue (forward only, never with `flip`; kernels/epilogue.ts): after the loop each thread
 // loads its TM channels' scale and shift as TM / 4 vec4s, and each stored vec4 becomes
 // act(c * scale + shift + residual) before its 4 scalar stores. Bindings: x, wt, the epilogue's
@@ -33,34 +38,66 @@ export interface RowsConfig {
   tn: number;
   /** output rows per thread (default 1) */
   tr?: number;
+  /** read the input and the weights as texels (see below and kernels/texture_pack.ts) */
+  texture?: boolean;
+}
+
+/**
+ * Where the texture form finds its input: each (n, c) plane zero-padded into a block of XR rows of
+ * XW texels, XP blocks side by side per band (kernels/texture_pack.ts). Padded column ow + kw holds
+ * the input output column ow reads at tap kw, so a thread's segment starts at texel ow0 / 4.
+ */
+export function rowsTextureBlock({ tn, tr = 1 }: RowsConfig, g: ConvDims): { XR: number; XW: number } {
+  const chunks = Math.ceil(g.OW / tn), rowBlocks = Math.ceil(g.OH / tr);
+  return { XR: rowBlocks * tr + g.KH - 1, XW: Math.ceil((chunks * tn + g.KW - 1) / 4) };
 }
 
 const range = (n: number) => [...Array(n).keys()];
 
 /** `flip`: the input-gradient form (see above); `epilogue`: the fused forward. Not both. */
 export function conv2dRowsWGSL(
-  { tm, tn, tr = 1 }: RowsConfig,
+  cfg: RowsConfig,
   g: ConvDims,
-  { flip = false, epilogue: e }: { flip?: boolean; epilogue?: Epilogue } = {},
+  { flip = false, epilogue: e, XP = 1 }: { flip?: boolean; epilogue?: Epilogue; XP?: number } = {},
 ): string {
+  const { tm, tn, tr = 1, texture } = cfg;
   if (flip && e) {
     throw new Error("conv2dRowsWGSL: the epilogue is for the forward conv, not its input gradient");
   }
   const [sh, sw] = g.s, [ph, pw] = g.p, [dh, dw] = g.d;
+  if (texture && (sh !== 1 || sw !== 1 || dh !== 1 || dw !== 1 || tn % 4)) {
+    throw new Error("conv2dRowsWGSL: the texture form is for stride 1, dilation 1 and tn % 4 == 0");
+  }
   const Cog = g.Cout / g.G, chunks = Math.ceil(g.OW / tn), rowBlocks = Math.ceil(g.OH / tr);
   const L = (tn - 1) * sw + (g.KW - 1) * dw + 1; // input floats one row chunk reads per (ci, kh)
   const Q = range(tm / 4), T = range(tn), R = range(tr);
   const acc = (r: number, q: number, t: number) => `c${r}_${q}_${t}`;
   // per (ci, kh): the weights, then each row's input segment and its multiply-adds
-  const body = [
-    ...range(g.KW).flatMap((kw) =>
-      Q.map((q) => `      let w${kw}_${q} = wt[wb + ${(flip ? g.KW - 1 - kw : kw) * (Cog / 4)}u + cq${q}];`)
-    ),
-    ...R.flatMap((r) => [
-      `      {
-        let ih = ih0 + ${r * sh} + i32(kh) * ${dh};
+  const tap = (kw: number) => (flip ? g.KW - 1 - kw : kw);
+  const weight = (kw: number, q: number) =>
+    texture
+      ? `textureLoad(WT, vec2<u32>(cq${q}, wb + ${tap(kw)}u), 0)`
+      : `wt[wb + ${tap(kw) * (Cog / 4)}u + cq${q}]`;
+  // row r's input segment s0 .. s(L-1) for this (ci, kh)
+  const segment = (r: number) =>
+    texture
+      ? [
+        `        let ty = band + oh0 + ${r}u + kh;`,
+        ...range(Math.ceil(L / 4)).map((j) =>
+          `        let t${j} = textureLoad(X, vec2<u32>(tx + ${j}u, ty), 0);`
+        ),
+        ...range(L).map((u) => `        let s${u} = t${u >> 2}.${"xyzw"[u & 3]};`),
+      ]
+      : [
+        `        let ih = ih0 + ${r * sh} + i32(kh) * ${dh};
         let row = (plane + u32(clamp(ih, 0, i32(H) - 1))) * W; let rowIn = u32(ih) < H;`,
-      ...range(L).map((u) => `        let s${u} = select(0.0, x[row + x${u}], rowIn && in${u});`),
+        ...range(L).map((u) => `        let s${u} = select(0.0, x[row + x${u}], rowIn && in${u});`),
+      ];
+  const body = [
+    ...range(g.KW).flatMap((kw) => Q.map((q) => `      let w${kw}_${q} = ${weight(kw, q)};`)),
+    ...R.flatMap((r) => [
+      `      {`,
+      ...segment(r),
       ...range(g.KW).flatMap((kw) =>
         Q.flatMap((q) =>
           T.map((t) =>
@@ -80,12 +117,24 @@ export function conv2dRowsWGSL(
   ]);
   const residual = (o: string) =>
     `vec4<f32>(${range(4).map((k) => `res[${o} + ${k}u * OH * OW]`).join(", ")})`;
+  const { XR, XW } = rowsTextureBlock(cfg, g);
+  const inputs = texture
+    ? `const XR = ${XR}u; const XW = ${XW}u; const XP = ${XP}u;
+@group(0) @binding(1) var X: texture_2d<f32>;
+@group(0) @binding(2) var WT: texture_2d<f32>;`
+    : `@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;`;
+  // per ci: where its plane starts (texture: the block's band row and first texel of the segment)
+  const plane = texture
+    ? `    let plane = nb * Cin + g * Cig + ci;
+    let band = plane / XP * XR; let tx = plane % XP * XW + ow0 / 4u;`
+    : `    let plane = (nb * Cin + g * Cig + ci) * H;`;
+  const wRow = `(g * Cig + ci) * KH + ${flip ? "KH - 1u - kh" : "kh"}`;
   return /* wgsl */ `
 ${convConsts(g)}
 const CHUNKS = ${chunks}u; const ROWBLOCKS = ${rowBlocks}u;
 ${PARAMS} // [G]: the rest is compiled in
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;${e ? `\n${epilogueDecls(e, 3)}` : ""}
+${inputs}${e ? `\n${epilogueDecls(e, 3)}` : ""}
 @group(0) @binding(${3 + epilogueBuffers(e)}) var<storage, read_write> y: array<f32>;
 @compute @workgroup_size(32)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -94,18 +143,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   let ow0 = (chunk % CHUNKS) * ${tn}u; let oh0 = (chunk / CHUNKS) % ROWBLOCKS * ${tr}u;
   let nb = chunk / (CHUNKS * ROWBLOCKS);
   let g = wid.z; let co0 = wid.y * ${tm}u;
-  let ih0 = i32(oh0) * ${sh} - ${ph}; let iw0 = i32(ow0) * ${sw} - ${pw};
 ${
-    range(L).map((t) =>
-      `  let x${t} = u32(clamp(iw0 + ${t}, 0, i32(W) - 1)); let in${t} = u32(iw0 + ${t}) < W;`
-    ).join("\n")
+    texture ? "" : `  let ih0 = i32(oh0) * ${sh} - ${ph}; let iw0 = i32(ow0) * ${sw} - ${pw};
+${
+      range(L).map((t) =>
+        `  let x${t} = u32(clamp(iw0 + ${t}, 0, i32(W) - 1)); let in${t} = u32(iw0 + ${t}) < W;`
+      )
+        .join("\n")
+    }`
   }
 ${Q.map((q) => `  let cq${q} = min(co0 / 4u + ${q}u, Cog / 4u - 1u);`).join("\n")}
 ${R.flatMap((r) => Q.flatMap((q) => T.map((t) => `  var ${acc(r, q, t)} = vec4<f32>(0.0);`))).join("\n")}
   for (var ci = 0u; ci < Cig; ci++) {
-    let plane = (nb * Cin + g * Cig + ci) * H;
+${plane}
     for (var kh = 0u; kh < KH; kh++) {
-      let wb = ((g * Cig + ci) * KH + ${flip ? "KH - 1u - kh" : "kh"}) * ${g.KW}u * (Cog / 4u);
+      let wb = (${wRow}) * ${texture ? "KW" : `${g.KW}u * (Cog / 4u)`};
 ${body.join("\n")}
     }
   }

@@ -1,6 +1,6 @@
 // matmul through textures: out[b, m, n] = sum_k A[b, m, k] * B[b, k, n], with both operands first
 // packed into rgba32float textures, where the CPU adapter reads them far faster than from storage
-// buffers.
+// buffers (the packing: kernels/texture_pack.ts).
 //
 // Why: llvmpipe (Mesa 22's gallivm) loads from a storage buffer in a loop over the 8 SIMD lanes
 // with a bounds check each, one component at a time; a texel fetch is a vectorised gather. Measured
@@ -17,32 +17,7 @@
 // of 4: tm texels of A and 4 tnv of B per step for 4 tm tnv vec4 fmas. The 8 SIMD lanes (lid.x)
 // take consecutive column blocks; workgroups step through M first (B's texels stay in cache).
 
-import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
-
-/**
- * Packs a strided operand [batch, rows, cols] into texture rows [batch * R, W]: texel (c, b R + r)
- * = x[b, r, 4c .. 4c + 3], zeros past `rows` (up to R) and past `cols` (up to 4 W). One thread per
- * texel.
- * params: [batches, rows, cols, R, W, batch shape(9) at 5, batch view(9) at 14, stride r, stride c]
- */
-export const packTextureWGSL = () => /* wgsl */ `
-${PARAMS}
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var tex: texture_storage_2d<rgba32float, write>;
-${VIEW_OFFSET}
-${MAIN}
-  let rows = param(1); let cols = param(2); let R = param(3); let W = param(4);
-  if (i >= param(0) * R * W) { return; }
-  let c = i % W; let row = i / W; let b = row / R; let r = row % R;
-  let base = view_offset(b, 5u, 14u) + r * param(23);
-  var v = vec4<f32>(0.0);
-  if (r < rows) {
-    for (var q = 0u; q < 4u; q = q + 1u) {
-      if (4u * c + q < cols) { v[q] = x[base + (4u * c + q) * param(24)]; }
-    }
-  }
-  textureStore(tex, vec2<u32>(c, row), v);
-}`;
+import { PARAMS } from "./common.ts";
 
 /** The product's block per thread: `tm` rows x `tnv` texels (4 tnv columns) of out. */
 export interface TextureBlock {

@@ -18,6 +18,8 @@ import {
   conv2dRowsWeightGradGrid,
   conv2dRowsWeightGradWGSL,
   conv2dRowsWGSL,
+  type RowsConfig,
+  rowsTextureBlock,
   zeroInsertWGSL,
 } from "../../kernels/conv2d_rows.ts";
 import { conv2dTiledGrid, conv2dTiledWGSL, type ConvTiledConfig } from "../../kernels/conv2d_tiled.ts";
@@ -31,6 +33,7 @@ import { fromOp, isGradEnabled, noGrad, Tensor } from "../tensor.ts";
 import { add, copyInto, mul, relu as reluOp } from "./elementwise.ts";
 import { matmul, splitK } from "./matmul.ts";
 import { concat, dense, denseBinding, denseHost, packed, permute, reshape, slice } from "./movement.ts";
+import { blocksPerBand, packTexture, textureFits, type TextureOperand } from "./texture.ts";
 import { register } from "./registry.ts";
 
 register("conv2d");
@@ -136,7 +139,7 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     // the epilogue's buffers bind after the two inputs (kernels/epilogue.ts)
     const extra = fused?.bufs.map((t) => t.storage.binding) ?? [];
     const io = { reads: [ac.storage.binding, denseBinding(bc), ...extra], writes: [out.storage.binding] };
-    const partials: Tensor[] = [];
+    const partials: Tensor[] = [], textures: GPUTexture[] = [];
     const rows = rowsGeometry(which, g);
     let wt: Tensor | null = null; // the weights as the rows kernel reads them, made on first use
     let dyz: Tensor | null = null; // a strided conv's dy with zeros inserted, for the rows kernel
@@ -147,7 +150,9 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     // GEMM's store has no partial-sum offset.)
     const fits = (v: Variant) =>
       (splitsOf(v) === 1 || (!fused && splitsOf(v) * out.size <= 1 << 24)) &&
-      (v.rows ? rows !== null : !v.wrows || weightRowsFit(g)) &&
+      (v.rows
+        ? rows !== null && (!v.rows.texture || textureRowsFit(v.rows, rows, which, g))
+        : !v.wrows || weightRowsFit(g)) &&
       (!v.convTiled || tiledFit(which, v.convTiled, g));
     // Fused launches share the plain forward's variants and tuning key: the epilogue adds the same
     // per-output work to each, so it does not change which is fastest. (A winner stored with the
@@ -157,25 +162,41 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     runVariant(which === "weight" ? "conv2d_weight" : "conv2d", { M, N: Nn, K, form }, fits, (v): Launch => {
       const name = `conv2d_${which}${fused ? "_fused" : ""}_${v.name}`, splits = splitsOf(v);
       if (v.rows) {
+        // a strided conv's input gradient runs on dy with zeros inserted (see rowsGeometry)
+        const launches: Dispatch[] = [];
+        let src = ac;
+        if (which === "input" && g.s.join() !== "1,1") {
+          dyz ??= empty([N, Cout, rows!.H, rows!.W], { device: a.device, dtype: a.dtype });
+          launches.push({
+            name: "conv2d_zero_insert",
+            code: zeroInsertWGSL(g, rows!.H, rows!.W),
+            params: [dyz.size],
+            reads: [ac.storage.binding],
+            writes: [dyz.storage.binding],
+            threads: dyz.size,
+          });
+          src = dyz;
+        }
+        const conv = { name, params: [G], writes: io.writes, workgroups: conv2dRowsGrid(v.rows, rows!) };
+        if (v.rows.texture) {
+          const [x, w] = rowsTextures(which, v.rows, rows!, g, [src.offset, bc.offset]);
+          return [
+            ...launches,
+            packTexture(src, x, textures),
+            packTexture(bc, w, textures),
+            {
+              ...conv,
+              code: conv2dRowsWGSL(v.rows, rows!, { flip: which === "input", epilogue: fused?.e, XP: x.P }),
+              reads: [...textures.slice(-2).map((texture) => ({ texture })), ...extra],
+            },
+          ];
+        }
         wt ??= rowsWeights(which, bc, g);
-        const conv = (src: Tensor): Dispatch => ({
-          name,
-          code: conv2dRowsWGSL(v.rows!, rows!, { flip: which === "input", epilogue: fused?.e }),
-          params: [G],
-          reads: [src.storage.binding, wt!.storage.binding, ...extra],
-          writes: io.writes,
-          workgroups: conv2dRowsGrid(v.rows!, rows!),
-        });
-        if (which === "forward" || g.s.join() === "1,1") return conv(ac);
-        dyz ??= empty([N, Cout, rows!.H, rows!.W], { device: a.device, dtype: a.dtype });
-        return [{
-          name: "conv2d_zero_insert",
-          code: zeroInsertWGSL(g, rows!.H, rows!.W),
-          params: [dyz.size],
-          reads: [ac.storage.binding],
-          writes: [dyz.storage.binding],
-          threads: dyz.size,
-        }, conv(dyz)];
+        return [...launches, {
+          ...conv,
+          code: conv2dRowsWGSL(v.rows, rows!, { flip: which === "input", epilogue: fused?.e }),
+          reads: [src.storage.binding, wt.storage.binding, ...extra],
+        }];
       }
       if (!v.gemm && !v.wrows && !v.convTiled) {
         const params = [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G];
@@ -204,7 +225,9 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
         };
       return splits === 1 ? { ...kernel, ...io } : splitK(kernel, io.reads, out, splits, partials);
     });
-    for (const t of [...partials, wt, dyz]) t?.dispose(); // (buffers are reused only by later commands)
+    // (buffers and textures are reused only by later commands)
+    for (const t of [...partials, wt, dyz]) t?.dispose();
+    for (const t of textures) gpu().textures.release(t);
   }
   if (ac !== a) ac.dispose();
   if (bc !== b) bc.dispose();
@@ -225,6 +248,51 @@ function rowsGeometry(which: Which, g: Geometry): Geometry | null {
   if (which === "weight" || (Cin / G) % 4 || pt[0] < 0 || pt[1] < 0) return null;
   const [Hd, Wd] = g.s.join() === "1,1" ? [g.OH, g.OW] : [H - pt[0] + p[0], W - pt[1] + p[1]];
   return { ...g, Cin: Cout, H: Hd, W: Wd, Cout: Cin, OH: H, OW: W, p: pt, s: [1, 1] };
+}
+
+/**
+ * The rows kernel's texture form (kernels/conv2d_rows.ts) as packed by kernels/texture_pack.ts: the
+ * run's input [N, C, H, W] (contiguous from element srcAt) with its padding, each plane a block of the kernel's texel rows;
+ * and the weights w [G * Cog, Cig, KH, KW] (contiguous from wAt) as rows (g, c, kh, kw) of the run's
+ * output channels: the forward's (g, ci, kh, kw) of Cog, the input gradient's (g, co, kh, kw) of Cig.
+ */
+function rowsTextures(
+  which: Which,
+  cfg: RowsConfig,
+  run: Geometry,
+  { Cin, Cout, G, KH, KW }: Geometry,
+  [srcAt, wAt] = [0, 0],
+): [TextureOperand, TextureOperand] {
+  const { XR, XW } = rowsTextureBlock(cfg, run);
+  const x: TextureOperand = {
+    batch: [run.N * run.Cin],
+    view: { offset: srcAt, strides: [run.H * run.W] },
+    rows: run.H,
+    cols: run.W,
+    strides: [run.W, 1],
+    R: XR,
+    W: XW,
+    pad: run.p,
+    P: blocksPerBand(XW),
+  };
+  const [Cog, Cig, taps] = [Cout / G, Cin / G, KH * KW], sco = Cig * taps;
+  const [rowsOf, cols, scol] = which === "forward" ? [Cig, Cog, sco] : [Cog, Cig, taps];
+  const weights: TextureOperand = {
+    batch: [G, rowsOf],
+    view: { offset: wAt, strides: [Cog * sco, which === "forward" ? taps : sco] },
+    rows: taps,
+    cols,
+    strides: [1, scol],
+    R: taps,
+    W: cols / 4,
+  };
+  return [x, weights];
+}
+
+/** The texture form takes stride-1 undilated runs whose segments start on a texel, and textures that fit. */
+function textureRowsFit(cfg: RowsConfig, run: Geometry, which: Which, g: Geometry): boolean {
+  if (run.s.join() !== "1,1" || run.d.join() !== "1,1" || cfg.tn % 4) return false;
+  return rowsTextures(which, cfg, run, g).every(textureFits);
 }
 
 /** The weight-gradient row kernel reads dy rows as vec4s and keeps every tap in registers. */

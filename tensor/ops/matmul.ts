@@ -11,8 +11,9 @@ import {
 } from "../../kernels/matmul.ts";
 import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { matmulTiledGrid, matmulTiledWGSL, tiledBytes } from "../../kernels/matmul_tiled.ts";
-import { matmulTextureGrid, matmulTextureWGSL, packTextureWGSL } from "../../kernels/matmul_texture.ts";
+import { matmulTextureGrid, matmulTextureWGSL } from "../../kernels/matmul_texture.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
+import { packTexture, textureFits, type TextureOperand } from "./texture.ts";
 import type { Binding, Dispatch } from "../webgpu/runtime.ts";
 import { gpu } from "../storage.ts";
 import { empty } from "../create.ts";
@@ -85,15 +86,26 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       N,
       K,
     );
-    const { maxComputeWorkgroupStorageSize: wgBytes, maxTextureDimension2D: texels } = gpu().device.limits;
+    const wgBytes = gpu().device.limits.maxComputeWorkgroupStorageSize;
     const K4 = Math.ceil(K / 4), nb = numel(batch);
+    // the texture variants' operands: A as [M, K4] texels, B as [4 K4, N / 4] (kernels/matmul_texture.ts)
+    const texA: TextureOperand = { batch, view: av, rows: M, cols: K, strides: [sam, sak], R: M, W: K4 };
+    const texB: TextureOperand = {
+      batch,
+      view: bv,
+      rows: K,
+      cols: N,
+      strides: [sbk, sbn],
+      R: 4 * K4,
+      W: N / 4,
+    };
     // split-K where each split keeps a long run of k, and its partial sums stay small
     const S = (v: Variant) => v.vec4?.splitK ?? 1;
     const fits = (v: Variant) =>
       (!v.vec4 || (layout !== null && (layout.a === "k" || v.vec4.tm % 4 === 0))) &&
       (S(v) === 1 || (K >= 128 * S(v) && S(v) * M * N * numel(batch) <= 1 << 22)) &&
       (!v.tiled || tiledBytes(v.tiled) <= wgBytes) &&
-      (!v.texture || (N % 4 === 0 && Math.max(K4, N / 4, nb * M, nb * 4 * K4) <= texels));
+      (!v.texture || (N % 4 === 0 && textureFits(texA) && textureFits(texB)));
     const partials: Tensor[] = [], textures: GPUTexture[] = [];
     const form = layout ? `${layout.a}${layout.b}` : "strided";
     runVariant("matmul", { M, N, K, form }, fits, (v) => {
@@ -109,13 +121,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       }
       if (v.texture) {
         return [
-          packTexture(a, { view: av, rows: M, cols: K, R: M, W: K4, strides: [sam, sak] }, batch, textures),
-          packTexture(
-            b,
-            { view: bv, rows: K, cols: N, R: 4 * K4, W: N / 4, strides: [sbk, sbn] },
-            batch,
-            textures,
-          ),
+          packTexture(a, texA, textures),
+          packTexture(b, texB, textures),
           {
             name,
             code: matmulTextureWGSL(v.texture),
@@ -175,37 +182,6 @@ export function splitK(
       threads: out.size,
     },
   ];
-}
-
-/**
- * A launch that packs operand `x` ([batch..., rows, cols] through `view` and `strides`) into a
- * pooled texture of `R` rows per batch and `W` texels per row (kernels/matmul_texture.ts), pushed on
- * `scratch` for the caller to release once the launch is recorded.
- */
-function packTexture(
-  x: Tensor,
-  p: {
-    view: { offset: number; strides: number[] };
-    rows: number;
-    cols: number;
-    R: number;
-    W: number;
-    strides: number[];
-  },
-  batch: number[],
-  scratch: GPUTexture[],
-): Dispatch {
-  const nb = numel(batch);
-  const texture = gpu().textures.acquire(p.W, nb * p.R);
-  scratch.push(texture);
-  return {
-    name: "pack_texture",
-    code: packTextureWGSL(),
-    params: [nb, p.rows, p.cols, p.R, p.W, ...shapeWords(batch), ...viewWords(p.view), ...p.strides],
-    reads: [x.storage.binding],
-    writes: [{ texture }],
-    threads: nb * p.R * p.W,
-  };
 }
 
 /** The vec4 kernel's operand layout when every stride and offset allows 16-byte loads, else null. */

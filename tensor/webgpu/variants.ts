@@ -105,6 +105,9 @@ export const VARIANTS: Record<string, Variant[]> = {
     // two or four rows per thread share each weight load (measured: 20-25% faster at batch 32)
     { name: "rows16x8r2", rows: { tm: 16, tn: 8, tr: 2 } },
     { name: "rows8x8r4", rows: { tm: 8, tn: 8, tr: 4 } },
+    // the same, reading the input and weights as texels (stride 1)
+    { name: "trows8x8r4", rows: { tm: 8, tn: 8, tr: 4, texture: true } },
+    { name: "trows16x8r2", rows: { tm: 16, tn: 8, tr: 2, texture: true } },
     // forward and input gradient; M = Cog or Cig is often 64, so a 64-row tile with 128 columns
     { name: "tiled4x4", convTiled: { tm: 4, tn: 4, bk: 16 }, gpuOnly: true },
     { name: "tiled4x8", convTiled: { tm: 4, tn: 8, bk: 16 }, gpuOnly: true },
