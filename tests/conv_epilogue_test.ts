@@ -18,7 +18,7 @@ import {
   tidy,
 } from "../tensor/mod.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
-import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
+import { forceVariant, type Variant, VARIANTS } from "../tensor/webgpu/variants.ts";
 import { loadWeights, resnet } from "../model/mod.ts";
 import { relError } from "./helpers/check.ts";
 
@@ -89,6 +89,13 @@ const CASES: FusedCase[] = [
     w: [8, 3, 7, 7],
     opts: { stride: 2, padding: 3 },
     parts: { scale: true, shift: true, relu: true },
+  },
+  {
+    what: "scale + shift + residual, a 5 x 3 window, stride 1",
+    x: [1, 4, 12, 13],
+    w: [8, 4, 5, 3],
+    opts: { padding: [2, 1] },
+    parts: { scale: true, shift: true, residual: true },
   },
   {
     what: "scale alone, relu alone on ragged sizes",
@@ -184,7 +191,10 @@ Deno.test("conv2dFused on the f64 CPU reference equals the unfused ops", async (
 
 const isPointwise = (c: FusedCase) =>
   c.w[2] === 1 && c.w[3] === 1 && !c.opts.stride && !c.opts.padding && !c.opts.groups;
-const rowsFit = (c: FusedCase) => (c.w[0] / (c.opts.groups ?? 1)) % 4 === 0;
+// the rows kernel needs (Cout / groups) % 4 == 0; its texture form also stride 1 and no dilation
+const rowsFit = (c: FusedCase, v: Variant) =>
+  (c.w[0] / (c.opts.groups ?? 1)) % 4 === 0 &&
+  (!v.rows?.texture || [c.opts.stride ?? 1, c.opts.dilation ?? 1].flat().every((n) => n === 1));
 
 for (const v of VARIANTS.conv2d) {
   Deno.test({
@@ -207,7 +217,7 @@ for (const v of VARIANTS.conv2d) {
         // the forced variant ran, with the epilogue compiled in (or, for 1x1 stride 1, the pass)
         const expected = isPointwise(c)
           ? "conv2d_epilogue"
-          : !v.rows || rowsFit(c)
+          : !v.rows || rowsFit(c, v)
           ? `conv2d_forward_fused_${v.name}`
           : null;
         if (expected === null) continue;
