@@ -252,9 +252,10 @@ function rowsGeometry(which: Which, g: Geometry): Geometry | null {
 
 /**
  * The rows kernel's texture form (kernels/conv2d_rows.ts) as packed by kernels/texture_pack.ts: the
- * run's input [N, C, H, W] (contiguous from element srcAt) with its padding, each plane a block of the kernel's texel rows;
- * and the weights w [G * Cog, Cig, KH, KW] (contiguous from wAt) as rows (g, c, kh, kw) of the run's
- * output channels: the forward's (g, ci, kh, kw) of Cog, the input gradient's (g, co, kh, kw) of Cig.
+ * run's input [N, C, H, W] (contiguous from element srcAt) with its padding, each plane a block of
+ * the kernel's texel rows; and the weights w [G * Cog, Cig, KH, KW] (contiguous from wAt) as rows
+ * (g, c, kh, kw) of the run's output channels: the forward's (g, ci, kh, kw) of Cog, the input
+ * gradient's (g, co, kh, kw) of Cig.
  */
 function rowsTextures(
   which: Which,
