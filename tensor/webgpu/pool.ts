@@ -63,7 +63,9 @@ export class BufferPool {
 /**
  * Scratch textures (rgba32float, sampled and written as storage), pooled by size. Only kernels
  * write them, and commands run in the order they were recorded, so a released texture may be
- * handed to the next kernel at once.
+ * handed to the next kernel at once. Sides round up to classes like buffer sizes (2^k, 1.5 * 2^k),
+ * so calls of varying shape (decoding, evaluation batches) share textures; kernels address only
+ * the texels they asked for.
  */
 export class TexturePool {
   #free = new Map<string, GPUTexture[]>();
@@ -77,32 +79,41 @@ export class TexturePool {
     if (width > dim || height > dim) {
       throw new Error(`texture of ${width} x ${height} texels exceeds maxTextureDimension2D ${dim}`);
     }
-    const bytes = width * height * 16;
+    const [w, h] = [width, height].map((n) => Math.min(dim, sideClass(n)));
+    const bytes = w * h * 16;
     this.liveBytes += bytes;
-    const t = this.#free.get(`${width}x${height}`)?.pop();
+    const t = this.#free.get(`${w}x${h}`)?.pop();
     if (t) {
       this.pooledBytes -= bytes;
       return t;
     }
     const texture = this.device.createTexture({
-      size: [width, height],
+      size: [w, h],
       format: "rgba32float",
       usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
     });
     // Written once from the host, so WebGPU need not clear it lazily inside the first pass that
     // uses it: on lavapipe such a clear left the timestamps of every pass in that command buffer
     // meaningless (a 512^3 matmul timed at 0.02 ms), which the tuner measures by.
-    this.device.queue.writeTexture({ texture }, new Float32Array(width * height * 4), {
-      bytesPerRow: width * 16,
-      rowsPerImage: height,
-    }, [width, height]);
+    this.device.queue.writeTexture({ texture }, new Float32Array(w * h * 4), {
+      bytesPerRow: w * 16,
+      rowsPerImage: h,
+    }, [w, h]);
     return texture;
   }
 
   release(t: GPUTexture): void {
     const key = `${t.width}x${t.height}`, bytes = t.width * t.height * 16;
-    this.#free.set(key, [...(this.#free.get(key) ?? []), t]);
+    const list = this.#free.get(key) ?? this.#free.set(key, []).get(key)!;
+    list.push(t);
     this.liveBytes -= bytes;
     this.pooledBytes += bytes;
   }
+}
+
+/** The smallest 2^k or 1.5 * 2^k that is at least n (n itself up to 4). */
+function sideClass(n: number): number {
+  if (n <= 4) return n;
+  const p = 2 ** Math.ceil(Math.log2(n));
+  return n <= 0.75 * p ? 0.75 * p : p;
 }

@@ -2,9 +2,10 @@
 // that collects every dispatch until a read-back (or a full parameter arena) submits it.
 //
 // Kernel convention: binding 0 is the kernel's parameters (u32 words, floats bit-cast, in a uniform
-// buffer: kernels/common.ts), then the read-only inputs, then the outputs. Threads are laid out 1-D in workgroups of 64,
-// folded into 2-D when the count exceeds the per-dimension limit; kernels recover the flat index
-// with `flatIndex` (see kernels/common.ts).
+// buffer: kernels/common.ts), then the read-only inputs, then the outputs; an input or output may
+// be a texture (TextureBinding). Threads are laid out 1-D in workgroups of 64, folded into 2-D when
+// the count exceeds the per-dimension limit; kernels recover the flat index in `MAIN` (see
+// kernels/common.ts).
 
 import { MAX_PARAMS } from "../../kernels/common.ts";
 import { BufferPool, TexturePool } from "./pool.ts";
@@ -29,7 +30,8 @@ export interface Binding {
  * An rgba32float texture: read as `texture_2d<f32>` (textureLoad), written as
  * `texture_storage_2d<rgba32float, write>`. On llvmpipe a texel fetch is a vectorised gather, while
  * a storage-buffer load loops over the SIMD lanes: 7-10x the floats per second (bench/RESULTS.md
- * step 56), which is why the matmul packs its operands into textures there.
+ * step 56), which is why the matmul and the conv rows kernel may read their operands packed into
+ * textures (tensor/ops/texture.ts).
  */
 export interface TextureBinding {
   texture: GPUTexture;
