@@ -6,8 +6,9 @@
 // with a bounds check each, one component at a time; a texel fetch is a vectorised gather. Measured
 // on a 2-core host: 0.26 G floats/s from storage against 1.8-2.6 from a texture (vec4 loads either
 // way), and 1024^3 through this kernel in 223 ms, packing included, against 376 ms for the best
-// kernel reading storage buffers (the tuner's timings, bench/RESULTS.md step 56). Packing costs one storage read per operand element; the
-// product then reads each element M / tm (B) or N / 4 tnv (A) times from the texture.
+// kernel reading storage buffers (the tuner's timings, bench/RESULTS.md step 56). Packing costs one
+// storage read per operand element; the product then reads each element M / tm (B) or N / 4 tnv
+// (A) times from the texture.
 //
 // Layouts (texel = 4 floats):
 //   A texture  [batch * M rows, K4 texels]      texel (j, b M + m)      = A[b, m, 4j .. 4j + 3]
