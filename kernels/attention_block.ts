@@ -11,6 +11,11 @@
 //   dQ       thread = (bh, R query rows):  dQ_i = scale * sum_j P_ij (dO_i . V_j - D_i) K_j
 //   dK, dV   thread = (bh, R key rows):    dV_j = sum_i P_ij dO_i,  dK_j = scale * sum_i dS_ij Q_i
 //
+// Texture form (`P` given; CPU adapters): q, k, v and dO come packed into rgba32float textures
+// (kernels/texture_pack.ts), head bh's rows a block of T texel rows of D / 4 texels, P blocks to a
+// band: row t of head bh at texel ((bh % P) D / 4, (bh / P) T + t). llvmpipe fetches texels 7-10x
+// faster than it loads from storage (bench/RESULTS.md step 56); the caller packs each operand once
+// per call, for every pass that reads it.
 // Requires D % 4 == 0 and every operand's offset and strides multiples of 4 (checked by the caller).
 // Rows past the end are clamped on load and skipped on store; under the causal mask a query block
 // stops at its last row's last visible key, and a key block starts at its first row's first query.
@@ -35,8 +40,48 @@ fn causalShown(i: u32, j: u32) -> bool { return param(5) == 0u || j + param(1) <
 const dotRow = (x: string, y: string, D: number) =>
   range(D / 4).map((c) => `dot(${x}_${c}, ${y}${c})`).join(" + ");
 
-/** `let name{r}_{c} = array[(row r's vec4 offset) + c] * scale` for every r and c. */
+/**
+ * Where the kernels find their rows: in storage, a row's place is its first vec4's index; in the
+ * texture form, its first texel's coordinates (see above).
+ */
+interface Rows {
+  /** the place of row t of operand L (QL, KL, VL, GL) in head bh */
+  at: (L: string, t: string) => string;
+  /** vec4 c of the row at `place` in operand `name` (q, k, v, dO) */
+  load: (name: string, place: string, c: number) => string;
+  /** in the loop over rows `row` of the other side: `let <name> = <its place in operand L>;` */
+  step: (name: string, L: string, row?: string) => string;
+  /** before the loop */
+  setup: string;
+}
+
+const TEXTURE_OF: Record<string, string> = { q: "Qt", k: "Kt", v: "Vt", dO: "Gt" };
+const ROWS_OF: Record<string, string> = { QL: "Tq", GL: "Tq", KL: "Tk", VL: "Tk" };
+
+function rows(P?: number): Rows {
+  if (P === undefined) {
+    return {
+      at: (L, t) => `row4(${L}, bh, ${t})`,
+      load: (name, place, c) => `${name}[${place} + ${c}u]`,
+      step: (name, L, row = "j") =>
+        `let ${name} = (${L[0].toLowerCase()}0 + ${row} * ${L[0].toLowerCase()}s) / 4u;`,
+      setup: ["KL", "VL", "QL", "GL"].map((L) => {
+        const n = L[0].toLowerCase();
+        return `  let ${n}0 = rowAt(${L}, bh, 0u); let ${n}s = param(${L} + 3u);`;
+      }).join("\n"),
+    };
+  }
+  return {
+    at: (L, t) => `vec2<u32>(bh % ${P}u * D4, bh / ${P}u * ${ROWS_OF[L]} + ${t})`,
+    load: (name, place, c) => `textureLoad(${TEXTURE_OF[name]}, ${place} + vec2<u32>(${c}u, 0u), 0)`,
+    step: (name, L, row = "j") => `let ${name} = vec2<u32>(x0, bh / ${P}u * ${ROWS_OF[L]} + ${row});`,
+    setup: `  let x0 = bh % ${P}u * D4;`,
+  };
+}
+
+/** `let name{r}_{c} = (vec4 c of row r) * scale` for every r and c. */
 const loadRows = (
+  rs: Rows,
   name: string,
   array: string,
   rowOf: (r: number) => string,
@@ -45,10 +90,10 @@ const loadRows = (
   mul = "",
 ) =>
   range(R).flatMap((r) =>
-    range(D / 4).map((c) => `  let ${name}${r}_${c} = ${array}[${rowOf(r)} + ${c}u]${mul};`)
+    range(D / 4).map((c) => `  let ${name}${r}_${c} = ${rs.load(array, rowOf(r), c)}${mul};`)
   );
 
-const QUERY_BLOCK = (R: number) => /* wgsl */ `
+const QUERY_BLOCK = (R: number, rs: Rows) => /* wgsl */ `
   let Tq = param(1); let Tk = param(2);
   let blocks = (Tq + ${R - 1}u) / ${R}u;
   if (i >= param(0) * blocks) { return; }
@@ -56,29 +101,42 @@ const QUERY_BLOCK = (R: number) => /* wgsl */ `
   let scale = bitcast<f32>(param(4));
 ${
   range(R).map((r) =>
-    `  let t${r} = min(row0 + ${r}u, Tq - 1u); let sr${r} = bh * Tq + t${r}; let qr${r} = row4(QL, bh, t${r});`
+    `  let t${r} = min(row0 + ${r}u, Tq - 1u); let sr${r} = bh * Tq + t${r}; let qr${r} = ${
+      rs.at("QL", `t${r}`)
+    };`
   ).join("\n")
 }
   // under the causal mask no row of the block sees a key past its last row's
   let jEnd = select(Tk, u32(clamp(i32(min(row0 + ${R}u, Tq) + Tk) - i32(Tq), 0, i32(Tk))), param(5) != 0u);`;
 
-export const attentionBlockWGSL = (D: number, R: number) => /* wgsl */ `
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> pad: array<f32>;
+/** The inputs' bindings, 1 to 4 (6 with the backward's): rows in storage or (texture form) textures. */
+function inputs(P: number | undefined, D: number, backward: boolean): string {
+  const names = backward ? ["q", "k", "v", "pad", "stats", "dO"] : ["q", "k", "v", "pad"];
+  const decl = (n: string) =>
+    n === "pad" || n === "stats"
+      ? `<storage, read> ${n}: array<f32>`
+      : P === undefined
+      ? `<storage, read> ${n}: array<vec4<f32>>`
+      : ` ${TEXTURE_OF[n]}: texture_2d<f32>`;
+  const bindings = names.map((n, i) => `@group(0) @binding(${i + 1}) var${decl(n)};`);
+  return [...(P === undefined ? [] : [`const D4 = ${D / 4}u;`]), ...bindings].join("\n");
+}
+
+/** The forward for R query rows per thread; `P`: the texture form's blocks per band. */
+export const attentionBlockWGSL = (D: number, R: number, P?: number, rs = rows(P)) => /* wgsl */ `
+${inputs(P, D, false)}
 @group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>;
 ${COMMON}
 ${MAIN}
-${QUERY_BLOCK(R)}
-${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
+${QUERY_BLOCK(R, rs)}
+${rs.setup}
+${loadRows(rs, "q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var o${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
 ${range(R).map((r) => `  var m${r} = bitcast<f32>(0xff800000u); var l${r} = 0.0;`).join("\n")}
-  let k0 = rowAt(KL, bh, 0u); let ks = param(KL + 3u); let v0 = rowAt(VL, bh, 0u); let vs = param(VL + 3u);
   for (var j = 0u; j < jEnd; j++) {
-    let kr = (k0 + j * ks) / 4u; let vr = (v0 + j * vs) / 4u; let shown = keyShown(bh, j);
-${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u];`).join("\n")}
+    ${rs.step("kr", "KL")} ${rs.step("vr", "VL")} let shown = keyShown(bh, j);
+${range(D / 4).map((c) => `    let k${c} = ${rs.load("k", "kr", c)};`).join("\n")}
 ${
   range(R).map((r) =>
     `    let s${r} = ${dotRow(`q${r}`, "k", D)};
@@ -89,7 +147,7 @@ ${
     l${r} = l${r} * corr${r} + p${r}; m${r} = m${r}New;`
   ).join("\n")
 }
-${range(D / 4).map((c) => `    let v${c} = v[vr + ${c}u];`).join("\n")}
+${range(D / 4).map((c) => `    let v${c} = ${rs.load("v", "vr", c)};`).join("\n")}
 ${
   range(R).flatMap((r) =>
     range(D / 4).map((c) => `    o${r}_${c} = fma(vec4<f32>(p${r}), v${c}, o${r}_${c} * corr${r});`)
@@ -108,29 +166,27 @@ ${range(D / 4).map((c) => `    o[orow + ${c}u] = o${r}_${c} * inv;`).join("\n")}
 }
 }`;
 
-const BACKWARD_IO = /* wgsl */ `
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> pad: array<f32>;
-@group(0) @binding(5) var<storage, read> stats: array<f32>;
-@group(0) @binding(6) var<storage, read> dO: array<vec4<f32>>;
+const BACKWARD_IO = (P: number | undefined, D: number) => /* wgsl */ `
+${inputs(P, D, true)}
 @group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;`;
 
 /** dQ for R query rows per thread. */
-export const attentionBlockGradQWGSL = (D: number, R: number) => /* wgsl */ `
-${BACKWARD_IO}
+export const attentionBlockGradQWGSL = (D: number, R: number, P?: number, rs = rows(P)) => /* wgsl */ `
+${BACKWARD_IO(P, D)}
 ${COMMON}
 ${MAIN}
-${QUERY_BLOCK(R)}
-${loadRows("q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
-${loadRows("g", "dO", (r) => `row4(GL, bh, t${r})`, R, D).join("\n")}
+${QUERY_BLOCK(R, rs)}
+${rs.setup}
+${loadRows(rs, "q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
+${loadRows(rs, "g", "dO", (r) => rs.at("GL", `t${r}`), R, D).join("\n")}
 ${range(R).map((r) => `  let lse${r} = stats[2u * sr${r}]; let di${r} = stats[2u * sr${r} + 1u];`).join("\n")}
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var dq${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
-  let k0 = rowAt(KL, bh, 0u); let ks = param(KL + 3u); let v0 = rowAt(VL, bh, 0u); let vs = param(VL + 3u);
   for (var j = 0u; j < jEnd; j++) {
-    let kr = (k0 + j * ks) / 4u; let vr = (v0 + j * vs) / 4u; let shown = keyShown(bh, j);
-${range(D / 4).map((c) => `    let k${c} = k[kr + ${c}u]; let v${c} = v[vr + ${c}u];`).join("\n")}
+    ${rs.step("kr", "KL")} ${rs.step("vr", "VL")} let shown = keyShown(bh, j);
+${
+  range(D / 4).map((c) => `    let k${c} = ${rs.load("k", "kr", c)}; let v${c} = ${rs.load("v", "vr", c)};`)
+    .join("\n")
+}
 ${
   range(R).map((r) =>
     `    let ds${r} = select(0.0, exp(${dotRow(`q${r}`, "k", D)} - lse${r}) * (${
@@ -156,8 +212,8 @@ ${range(D / 4).map((c) => `    out[at + ${c}u] = dq${r}_${c} * scale;`).join("\n
 }`;
 
 /** dK and dV for R key rows per thread, into one buffer (dV at dK's place + params[27]). */
-export const attentionBlockGradKVWGSL = (D: number, R: number) => /* wgsl */ `
-${BACKWARD_IO}
+export const attentionBlockGradKVWGSL = (D: number, R: number, P?: number, rs = rows(P)) => /* wgsl */ `
+${BACKWARD_IO(P, D)}
 ${COMMON}
 ${MAIN}
   let Tq = param(1); let Tk = param(2);
@@ -165,15 +221,20 @@ ${MAIN}
   if (i >= param(0) * blocks) { return; }
   let bh = i / blocks; let jb = (i % blocks) * ${R}u;
   let scale = bitcast<f32>(param(4));
+${rs.setup}
 ${
   range(R).map((r) =>
-    `  let t${r} = min(jb + ${r}u, Tk - 1u); let kr${r} = row4(KL, bh, t${r}); let vr${r} = row4(VL, bh, t${r});`
+    `  let t${r} = min(jb + ${r}u, Tk - 1u); let kr${r} = ${rs.at("KL", `t${r}`)}; let vr${r} = ${
+      rs.at("VL", `t${r}`)
+    };`
   ).join("\n")
 }
 ${
   range(R).flatMap((r) =>
     range(D / 4).map((c) =>
-      `  let k${r}_${c} = k[kr${r} + ${c}u] * scale; let v${r}_${c} = v[vr${r} + ${c}u];`
+      `  let k${r}_${c} = ${rs.load("k", `kr${r}`, c)} * scale; let v${r}_${c} = ${
+        rs.load("v", `vr${r}`, c)
+      };`
     )
   ).join("\n")
 }
@@ -190,11 +251,13 @@ ${
 }
   // under the causal mask no query before the block's first key's first viewer sees any of its keys
   let iStart = select(0u, u32(max(i32(jb + Tq) - i32(Tk), 0)), param(5) != 0u);
-  let q0 = rowAt(QL, bh, 0u); let qs = param(QL + 3u); let g0 = rowAt(GL, bh, 0u); let gs = param(GL + 3u);
   for (var r = iStart; r < Tq; r++) {
-    let si = bh * Tq + r; let qi = (q0 + r * qs) / 4u; let gi = (g0 + r * gs) / 4u;
+    let si = bh * Tq + r; ${rs.step("qi", "QL", "r")} ${rs.step("gi", "GL", "r")}
     let lse = stats[2u * si]; let di = stats[2u * si + 1u];
-${range(D / 4).map((c) => `    let q${c} = q[qi + ${c}u]; let g${c} = dO[gi + ${c}u];`).join("\n")}
+${
+  range(D / 4).map((c) => `    let q${c} = ${rs.load("q", "qi", c)}; let g${c} = ${rs.load("dO", "gi", c)};`)
+    .join("\n")
+}
 ${
   range(R).map((r) =>
     `    let p${r} = select(0.0, exp(${

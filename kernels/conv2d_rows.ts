@@ -198,27 +198,66 @@ export const conv2dRowsGrid = ({ tm, tn, tr = 1 }: RowsConfig, g: ConvDims): [nu
 // Split over images (`splits`): each z slice sums its share of the batch into a partial
 // [splits, Cout, Cig, KH, KW] for the caller to add (kernels/gemm.ts, splitSumWGSL).
 // Threads: x over (co block, ci block); z over (group, split).
+// Texture form (`texture`; stride 1, dilation 1): x comes as the forward's texture form packs it
+// (rowsTextureBlock with TN = 4: zero-padded planes, XP blocks to a band), so a segment is
+// ceil(L / 4) texel fetches without clamps or selects; dy as blocks of OH rows of OW / 4 texels,
+// DP to a band. The 16 vec4 and 36 scalar storage loads above become 16 + 12 texel fetches.
 
 export interface WeightRowsConfig {
   tco: number;
   tci: number;
   splits: number;
+  /** read x and dy as texels (see above) */
+  texture?: boolean;
 }
 
-export function conv2dRowsWeightGradWGSL({ tco, tci, splits }: WeightRowsConfig, g: ConvDims): string {
+export function conv2dRowsWeightGradWGSL(
+  { tco, tci, splits, texture }: WeightRowsConfig,
+  g: ConvDims,
+  { XP = 1, DP = 1 }: { XP?: number; DP?: number } = {},
+): string {
   const [sh, sw] = g.s, [ph, pw] = g.p, [dh, dw] = g.d;
+  if (texture && (sh !== 1 || sw !== 1 || dh !== 1 || dw !== 1)) {
+    throw new Error("conv2dRowsWeightGradWGSL: the texture form is for stride 1 and dilation 1");
+  }
   const Cig = g.Cin / g.G, Cog = g.Cout / g.G, taps = range(g.KH * g.KW);
   const L = 3 * sw + (g.KW - 1) * dw + 1; // input floats 4 outputs of a row read per (ci, kh)
   const O = range(tco), C = range(tci), U = range(L);
   const perImages = Math.ceil(g.N / splits);
   const acc = (o: number, c: number, t: number) => `a${o}_${c}_${t}`;
   const window = (kw: number) => `vec4<f32>(${range(4).map((t) => `s${t * sw + kw * dw}`).join(", ")})`;
+  const { XR, XW } = rowsTextureBlock({ tm: 4, tn: 4 }, g);
+  const inputs = texture
+    ? `const XR = ${XR}u; const XW = ${XW}u; const XP = ${XP}u; const DP = ${DP}u;
+@group(0) @binding(1) var X: texture_2d<f32>;
+@group(0) @binding(2) var DY: texture_2d<f32>;`
+    : `@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<vec4<f32>>;`;
+  const dyLoad = (o: number) =>
+    texture
+      ? `let pd${o} = n * Cout + dyc${o}; ` +
+        `let d${o} = textureLoad(DY, vec2<u32>(pd${o} % DP * (OW / 4u) + ow0 / 4u, pd${o} / DP * OH + oh), 0);`
+      : `let d${o} = dy[((n * Cout + dyc${o}) * OH + oh) * (OW / 4u) + ow0 / 4u];`;
+  // channel c's segment for tap row kh: s0 .. s(L-1)
+  const segment = (c: number, kh: number) =>
+    texture
+      ? [
+        `          let px = n * Cin + xc${c}; let ty = px / XP * XR + oh + ${kh}u; let tx = px % XP * XW + ow0 / 4u;`,
+        ...range(Math.ceil(L / 4)).map((j) =>
+          `          let t${j} = textureLoad(X, vec2<u32>(tx + ${j}u, ty), 0);`
+        ),
+        ...U.map((u) => `          let s${u} = t${u >> 2}.${"xyzw"[u & 3]};`),
+      ]
+      : [
+        `          let ih = i32(oh) * ${sh} - ${ph} + ${kh * dh};
+          let row = ((n * Cin + xc${c}) * H + u32(clamp(ih, 0, i32(H) - 1))) * W; let rowIn = u32(ih) < H;`,
+        ...U.map((u) => `          let s${u} = select(0.0, x[row + x${u}], rowIn && in${u});`),
+      ];
   return /* wgsl */ `
 ${convConsts(g)}
 const CIB = ${Math.ceil(Cig / tci)}u; const COB = ${Math.ceil(Cog / tco)}u;
 ${PARAMS} // [G]: the rest is compiled in
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<vec4<f32>>;
+${inputs}
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(32)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -231,20 +270,20 @@ ${O.flatMap((o) => C.flatMap((c) => taps.map((t) => `  var ${acc(o, c, t)} = vec
   for (var n = split * ${perImages}u; n < min(${g.N}u, (split + 1u) * ${perImages}u); n++) {
     for (var oh = 0u; oh < OH; oh++) {
       for (var ow0 = 0u; ow0 < OW; ow0 += 4u) {
-${O.map((o) => `        let d${o} = dy[((n * Cout + dyc${o}) * OH + oh) * (OW / 4u) + ow0 / 4u];`).join("\n")}
-        let iw0 = i32(ow0) * ${sw} - ${pw};
+${O.map((o) => `        ${dyLoad(o)}`).join("\n")}
 ${
-    U.map((u) =>
-      `        let x${u} = u32(clamp(iw0 + ${u}, 0, i32(W) - 1)); let in${u} = u32(iw0 + ${u}) < W;`
-    ).join("\n")
+    texture ? "" : [
+      `        let iw0 = i32(ow0) * ${sw} - ${pw};`,
+      ...U.map((u) =>
+        `        let x${u} = u32(clamp(iw0 + ${u}, 0, i32(W) - 1)); let in${u} = u32(iw0 + ${u}) < W;`
+      ),
+    ].join("\n")
   }
 ${
     C.flatMap((c) =>
       range(g.KH).flatMap((kh) => [
-        `        {
-          let ih = i32(oh) * ${sh} - ${ph} + ${kh * dh};
-          let row = ((n * Cin + xc${c}) * H + u32(clamp(ih, 0, i32(H) - 1))) * W; let rowIn = u32(ih) < H;`,
-        ...U.map((u) => `          let s${u} = select(0.0, x[row + x${u}], rowIn && in${u});`),
+        `        {`,
+        ...segment(c, kh),
         ...range(g.KW).flatMap((kw) => [
           `          let w${kw} = ${window(kw)};`,
           ...O.map((o) =>

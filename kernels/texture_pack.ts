@@ -11,14 +11,18 @@
 // Bands keep a tall stack of small blocks (a conv input's N * C planes) within the texture size
 // limit. One thread per texel.
 //
+// The vec4 form (`aligned`) reads each texel as one vec4 where the operand's rows are whole,
+// aligned vec4s (column stride 1; cols, padC, the offset and the other strides multiples of 4):
+// one vector load where the scalar form makes four.
+//
 // params: [batches, rows, cols, R, W, padR, padC, P, batch shape(9) at 8, batch view(9) at 17,
 //          stride r at 26, stride c at 27]
 
 import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
 
-export const packTextureWGSL = () => /* wgsl */ `
+export const packTextureWGSL = (aligned = false) => /* wgsl */ `
 ${PARAMS}
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<${aligned ? "vec4<f32>" : "f32"}>;
 @group(0) @binding(2) var tex: texture_storage_2d<rgba32float, write>;
 ${VIEW_OFFSET}
 ${MAIN}
@@ -30,10 +34,15 @@ ${MAIN}
   var v = vec4<f32>(0.0);
   if (src < rows) {
     let base = view_offset(b, 8u, 17u) + src * param(26);
-    for (var q = 0u; q < 4u; q = q + 1u) {
+${
+  aligned
+    ? `    let col = 4u * c - padC;
+    if (col < cols) { v = x[(base + col) / 4u]; }`
+    : `    for (var q = 0u; q < 4u; q = q + 1u) {
       let col = 4u * c + q - padC;
       if (col < cols) { v[q] = x[base + col * param(27)]; }
-    }
+    }`
+}
   }
   textureStore(tex, vec2<u32>((b % P) * W + c, (b / P) * R + r), v);
 }`;

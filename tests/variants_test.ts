@@ -161,6 +161,11 @@ const WEIGHT_ROWS_CASES: Case[] = [
     fn: (t, w) => F.conv2d(t, w, null, { dilation: 2, padding: 2, groups: 2 }),
   },
   { inputs: [x([1, 3, 5, 8]), x([4, 3, 1, 3])], fn: (t, w) => F.conv2d(t, w, null, { padding: [0, 1] }) },
+  // stride 1 (the texture form) with groups and blocks of channels cut short
+  {
+    inputs: [x([3, 6, 5, 12]), x([18, 3, 3, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { padding: 1, groups: 2 }),
+  },
 ];
 // Rows longer than a workgroup, with a ragged end, for the workgroup-per-row kernels.
 const LONG_ROWS: Record<string, Case[]> = {

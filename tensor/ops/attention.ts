@@ -27,6 +27,7 @@ import type { Dispatch } from "../webgpu/runtime.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { packed } from "./movement.ts";
+import { blocksPerBand, packTexture, textureFits, type TextureOperand } from "./texture.ts";
 import { register } from "./registry.ts";
 
 register("attention");
@@ -93,12 +94,15 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   const stats = empty([g.BH * Tq, 2], { device: q.device, dtype: q.dtype });
   if (q.device === "cpu") attentionCPU(g, qc, kc, vc, pc, out, stats);
   else {
-    runPass("attention", "forward", g, pc, { q: qc, k: kc, v: vc, dO: null, out }, Tq, {
+    const tex = packRows(g, [qc, kc, vc]), reads = [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding);
+    runPass("attention", "forward", g, pc, { q: qc, k: kc, v: vc, dO: null, out }, Tq, tex, {
       row: () => attentionWGSL(D),
-      block: (R) => attentionBlockWGSL(D, R),
-      reads: [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding),
+      block: (R, P) => attentionBlockWGSL(D, R, P),
+      reads,
+      texReads: tex && [...tex.textures.map((texture) => ({ texture })), reads[3]],
       writes: [out.storage.binding, stats.storage.binding],
     });
+    tex?.textures.forEach((t) => gpu().textures.release(t));
   }
   return fromOp("attention", out, [q, k, v], (dO) => {
     const gc = rowsOf(dO);
@@ -115,28 +119,65 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
         threads: g.BH * Tq,
       });
       const reads = [qc, kc, vc, pc ?? qc, stats, gc].map((t) => t.storage.binding);
+      // q, k, v and dO packed once for both passes
+      const tex = packRows(g, [qc, kc, vc, gc]), t = tex?.textures.map((texture) => ({ texture }));
+      const texReads = t ? [t[0], t[1], t[2], reads[3], reads[4], t[3]] : null;
       const dq = { q: qc, k: kc, v: vc, dO: gc, out: dQ }, dkv = { ...dq, out: dK, dV };
-      runPass("attention_dq", "dq", g, pc, dq, Tq, {
+      runPass("attention_dq", "dq", g, pc, dq, Tq, tex, {
         row: () => attentionGradQWGSL(D),
-        block: (R) => attentionBlockGradQWGSL(D, R),
+        block: (R, P) => attentionBlockGradQWGSL(D, R, P),
         reads,
+        texReads,
         writes: [dQ.storage.binding],
       });
-      runPass("attention_dkv", "dkv", g, pc, dkv, Tk, {
+      runPass("attention_dkv", "dkv", g, pc, dkv, Tk, tex, {
         row: () => attentionGradKVWGSL(D),
-        block: (R) => attentionBlockGradKVWGSL(D, R),
+        block: (R, P) => attentionBlockGradKVWGSL(D, R, P),
         reads,
+        texReads,
         writes: [dK.storage.binding],
       });
+      tex?.textures.forEach((t) => gpu().textures.release(t));
     }
     return [dQ, dK, dV];
   });
 }
 
+/** Packed rows (see packRows): the texture form's blocks per band, and the textures in the order given. */
+interface PackedRows {
+  P: number;
+  textures: GPUTexture[];
+}
+
+/**
+ * q, k, v (and dO) packed for the blocked kernels' texture form (kernels/attention_block.ts), or
+ * null: only on CPU adapters, where texel fetches beat storage loads by far more than the packing
+ * costs, and only where each row is read by several threads (not a decoding step's single query).
+ */
+function packRows(g: Geometry, ts: Tensor[]): PackedRows | null {
+  if (!gpu().adapter.fallback || g.D % 4 || Math.min(g.Tq, g.Tk) < 8) return null;
+  const W = g.D / 4, P = blocksPerBand(W);
+  const operands: TextureOperand[] = ts.map((t) => ({
+    batch: t.shape.slice(0, 2),
+    view: { offset: t.offset, strides: t.strides.slice(0, 2) },
+    rows: t.shape[2],
+    cols: g.D,
+    strides: [t.strides[2], t.strides[3]],
+    R: t.shape[2],
+    W,
+    P,
+  }));
+  if (!operands.every(textureFits)) return null;
+  const textures: GPUTexture[] = [];
+  ts.forEach((t, i) => gpu().run(packTexture(t, operands[i], textures)));
+  return { P, textures };
+}
+
 /**
  * One pass over `rows` rows per head (queries, or keys for dK/dV): the one-row-per-thread kernel,
- * a blocked one with R rows per thread, or a workgroup per block of rows walking tiles in
- * workgroup memory (kernels/attention_tiled.ts), as the tuner picks for the shape (rows x keys x D).
+ * a blocked one with R rows per thread (reading storage, or texels where `tex` has the rows
+ * packed), or a workgroup per block of rows walking tiles in workgroup memory
+ * (kernels/attention_tiled.ts), as the tuner picks for the shape (rows x keys x D).
  */
 function runPass(
   op: string,
@@ -145,16 +186,20 @@ function runPass(
   pad: Tensor | null,
   operands: Operands,
   rows: number,
-  { row, block, reads, writes }: {
+  tex: PackedRows | null,
+  { row, block, reads, texReads, writes }: {
     row: () => string;
-    block: (R: number) => string;
+    block: (R: number, P?: number) => string;
     reads: Dispatch["reads"];
+    /** `reads` with the packed operands' textures in their places */
+    texReads: Dispatch["reads"] | null;
     writes: Dispatch["writes"];
   },
 ): void {
   const io = { params: params(g, pad, operands), reads, writes }, blocks = fitsBlocks(g, operands);
   // the tiled kernels hold a tile of D-float rows in workgroup memory: D bounds them
-  const fits = (v: Variant) => blocks(v) && (!v.attnTile || attentionTiledFits(pass, g.D, v.attnTile));
+  const fits = (v: Variant) =>
+    blocks(v) && (!v.attnTile || attentionTiledFits(pass, g.D, v.attnTile)) && (!v.attnTexture || !!tex);
   runVariant(op, { M: g.BH * g.Tq, N: g.Tk, K: g.D }, fits, (v) =>
     v.attnTile
       ? {
@@ -165,8 +210,9 @@ function runPass(
       }
       : {
         name: v.attnRows ? `${op}_${v.name}` : op,
-        code: v.attnRows ? block(v.attnRows) : row(),
+        code: v.attnRows ? block(v.attnRows, v.attnTexture ? tex!.P : undefined) : row(),
         ...io,
+        ...(v.attnTexture ? { reads: texReads! } : {}),
         threads: g.BH * Math.ceil(rows / (v.attnRows ?? 1)),
       });
 }

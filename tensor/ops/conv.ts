@@ -152,7 +152,7 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
       (splitsOf(v) === 1 || (!fused && splitsOf(v) * out.size <= 1 << 24)) &&
       (v.rows
         ? rows !== null && (!v.rows.texture || textureRowsFit(v.rows, rows, which, g))
-        : !v.wrows || weightRowsFit(g)) &&
+        : !v.wrows || (weightRowsFit(g) && (!v.wrows.texture || weightTexturesFit(g)))) &&
       (!v.convTiled || tiledFit(which, v.convTiled, g));
     // Fused launches share the plain forward's variants and tuning key: the epilogue adds the same
     // per-output work to each, so it does not change which is fastest. (A winner stored with the
@@ -202,6 +202,23 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
         const params = [out.size, N, Cin, H, W, Cout, OH, OW, KH, KW, ...s, ...p, ...d, G];
         const code = which === "forward" ? conv2dWGSL(fused?.e) : DIRECT[which]();
         return { name, code, params, ...io, threads: out.size };
+      }
+      if (v.wrows?.texture) {
+        const [x, dy] = weightRowsTextures(g, [ac.offset, bc.offset]);
+        const packs = [packTexture(ac, x, textures), packTexture(bc, dy, textures)];
+        const reads = textures.slice(-2).map((texture) => ({ texture }));
+        const kernel = {
+          name,
+          code: conv2dRowsWeightGradWGSL(v.wrows, g, { XP: x.P, DP: dy.P }),
+          params: [G],
+          workgroups: conv2dRowsWeightGradGrid(v.wrows, g),
+        };
+        return [
+          ...packs,
+          ...(splits === 1
+            ? [{ ...kernel, reads, writes: io.writes }]
+            : splitK(kernel, reads, out, splits, partials)),
+        ];
       }
       const kernel = v.wrows
         ? {
@@ -298,6 +315,30 @@ function textureRowsFit(cfg: RowsConfig, run: Geometry, which: Which, g: Geometr
 
 /** The weight-gradient row kernel reads dy rows as vec4s and keeps every tap in registers. */
 const weightRowsFit = (g: Geometry) => g.OW % 4 === 0 && g.KH * g.KW <= 9;
+
+/**
+ * The weight-gradient row kernel's texture form (kernels/conv2d_rows.ts) as packed by
+ * kernels/texture_pack.ts: x [N, Cin, H, W] (contiguous from xAt) padded as the forward's texture
+ * form with 4 outputs to a chunk, and dy [N, Cout, OH, OW] (contiguous from dyAt) as blocks of OH
+ * rows of OW / 4 texels.
+ */
+function weightRowsTextures(g: Geometry, [xAt, dyAt] = [0, 0]): [TextureOperand, TextureOperand] {
+  const { XR, XW } = rowsTextureBlock({ tm: 4, tn: 4 }, g);
+  const plane = (batch: number, at: number, rows: number, cols: number) => ({
+    batch: [batch],
+    view: { offset: at, strides: [rows * cols] },
+    rows,
+    cols,
+    strides: [cols, 1] as [number, number],
+  });
+  return [
+    { ...plane(g.N * g.Cin, xAt, g.H, g.W), R: XR, W: XW, pad: g.p, P: blocksPerBand(XW) },
+    { ...plane(g.N * g.Cout, dyAt, g.OH, g.OW), R: g.OH, W: g.OW / 4, P: blocksPerBand(g.OW / 4) },
+  ];
+}
+
+const weightTexturesFit = (g: Geometry) =>
+  g.s.join() === "1,1" && g.d.join() === "1,1" && weightRowsTextures(g).every(textureFits);
 
 /**
  * The workgroup-tiled kernels (kernels/conv2d_tiled.ts) take any geometry, groups and fused

@@ -14,7 +14,7 @@ import { matmulTiledGrid, matmulTiledWGSL, tiledBytes } from "../../kernels/matm
 import { matmulTextureGrid, matmulTextureWGSL } from "../../kernels/matmul_texture.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
 import { packTexture, textureFits, type TextureOperand } from "./texture.ts";
-import type { Binding, Dispatch } from "../webgpu/runtime.ts";
+import type { Dispatch } from "../webgpu/runtime.ts";
 import { gpu } from "../storage.ts";
 import { empty } from "../create.ts";
 import { broadcastShapes, numel } from "../shape.ts";
@@ -164,7 +164,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  */
 export function splitK(
   kernel: Omit<Dispatch, "reads" | "writes">,
-  reads: Binding[],
+  reads: Dispatch["reads"],
   out: Tensor,
   S: number,
   scratch: Tensor[],

@@ -44,9 +44,11 @@ export function packTexture(x: Tensor, o: TextureOperand, scratch: GPUTexture[])
   const texture = gpu().textures.acquire(...textureSize(o));
   scratch.push(texture);
   const [padR, padC] = o.pad ?? [0, 0], nb = numel(o.batch);
+  const aligned = o.strides[1] === 1 && [o.cols, padC, o.view.offset, o.strides[0], ...o.view.strides]
+    .every((n) => n % 4 === 0);
   return {
     name: "pack_texture",
-    code: packTextureWGSL(),
+    code: packTextureWGSL(aligned),
     params: [
       nb,
       o.rows,

@@ -32,6 +32,8 @@ export interface Variant {
   wrows?: WeightRowsConfig;
   /** rows per thread of the register-blocked attention kernels (kernels/attention_block.ts) */
   attnRows?: number;
+  /** the blocked attention kernels' texture form (the op packs q, k, v, dO on CPU adapters) */
+  attnTexture?: boolean;
   /** the workgroup-tiled attention kernels (kernels/attention_tiled.ts) */
   attnTile?: AttentionTileConfig;
   /** the matmul reading its operands packed into textures */
@@ -51,6 +53,8 @@ export interface Variant {
 const ATTENTION: Variant[] = [
   { name: "row" },
   ...[2, 4, 8].map((R) => ({ name: `block${R}`, attnRows: R })),
+  // the same reading q, k, v and dO as texels (CPU adapters: the op packs them only there)
+  ...[4, 8].map((R) => ({ name: `tblock${R}`, attnRows: R, attnTexture: true })),
   { name: "tiled32", attnTile: { bc: 32, split: 1 }, gpuOnly: true },
   { name: "tiled16s2", attnTile: { bc: 16, split: 2 }, gpuOnly: true },
 ];
@@ -130,6 +134,11 @@ export const VARIANTS: Record<string, Variant[]> = {
     { name: "wrows8x2", wrows: { tco: 8, tci: 2, splits: 1 } },
     { name: "wrows16x2", wrows: { tco: 16, tci: 2, splits: 1 } },
     { name: "wrows8x2s8", wrows: { tco: 8, tci: 2, splits: 8 } },
+    // the same, reading x and dy as texels (stride 1)
+    { name: "twrows8x2", wrows: { tco: 8, tci: 2, splits: 1, texture: true } },
+    { name: "twrows16x2", wrows: { tco: 16, tci: 2, splits: 1, texture: true } },
+    { name: "twrows8x4", wrows: { tco: 8, tci: 4, splits: 1, texture: true } },
+    { name: "twrows8x2s4", wrows: { tco: 8, tci: 2, splits: 4, texture: true } },
     { name: "tiled8x8", convTiled: { tm: 8, tn: 8, bk: 8 }, gpuOnly: true },
     { name: "tiled8x8s8", convTiled: { tm: 8, tn: 8, bk: 8, splitK: 8 }, gpuOnly: true },
     { name: "tiled4x4s16", convTiled: { tm: 4, tn: 4, bk: 16, splitK: 16 }, gpuOnly: true },
