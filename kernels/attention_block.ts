@@ -11,11 +11,11 @@
 //   dQ       thread = (bh, R query rows):  dQ_i = scale * sum_j P_ij (dO_i . V_j - D_i) K_j
 //   dK, dV   thread = (bh, R key rows):    dV_j = sum_i P_ij dO_i,  dK_j = scale * sum_i dS_ij Q_i
 //
-// Texture form (`P` given; CPU adapters): q, k, v and dO come packed into rgba32float textures
-// (kernels/texture_pack.ts), head bh's rows a block of T texel rows of D / 4 texels, P blocks to a
-// band: row t of head bh at texel ((bh % P) D / 4, (bh / P) T + t). llvmpipe fetches texels 7-10x
-// faster than it loads from storage (bench/RESULTS.md step 56); the caller packs each operand once
-// per call, for every pass that reads it.
+// Texture form (`texture`; CPU adapters): q, k, v and dO come as rgba32float textures
+// (tensor/ops/texture.ts, rowsTexture), addressed through their layouts in params with the offset
+// left out: row (b, h, t) starts at texel (r % st / 4, r / st), r = b sb + h sh + t st. Row t + j
+// of a head is then j texels below row t. llvmpipe fetches texels 7-10x faster than it loads from
+// storage (bench/RESULTS.md step 56).
 // Requires D % 4 == 0 and every operand's offset and strides multiples of 4 (checked by the caller).
 // Rows past the end are clamped on load and skipped on store; under the causal mask a query block
 // stops at its last row's last visible key, and a key block starts at its first row's first query.
@@ -56,26 +56,24 @@ interface Rows {
 }
 
 const TEXTURE_OF: Record<string, string> = { q: "Qt", k: "Kt", v: "Vt", dO: "Gt" };
-const ROWS_OF: Record<string, string> = { QL: "Tq", GL: "Tq", KL: "Tk", VL: "Tk" };
 
-function rows(P?: number): Rows {
-  if (P === undefined) {
+function rows(texture: boolean): Rows {
+  const first = (L: string) => L[0].toLowerCase();
+  if (!texture) {
     return {
       at: (L, t) => `row4(${L}, bh, ${t})`,
       load: (name, place, c) => `${name}[${place} + ${c}u]`,
-      step: (name, L, row = "j") =>
-        `let ${name} = (${L[0].toLowerCase()}0 + ${row} * ${L[0].toLowerCase()}s) / 4u;`,
-      setup: ["KL", "VL", "QL", "GL"].map((L) => {
-        const n = L[0].toLowerCase();
-        return `  let ${n}0 = rowAt(${L}, bh, 0u); let ${n}s = param(${L} + 3u);`;
-      }).join("\n"),
+      step: (name, L, row = "j") => `let ${name} = (${first(L)}0 + ${row} * ${first(L)}s) / 4u;`,
+      setup: ["KL", "VL", "QL", "GL"]
+        .map((L) => `  let ${first(L)}0 = rowAt(${L}, bh, 0u); let ${first(L)}s = param(${L} + 3u);`)
+        .join("\n"),
     };
   }
   return {
-    at: (L, t) => `vec2<u32>(bh % ${P}u * D4, bh / ${P}u * ${ROWS_OF[L]} + ${t})`,
+    at: (L, t) => `texelOf(${L}, bh, ${t})`,
     load: (name, place, c) => `textureLoad(${TEXTURE_OF[name]}, ${place} + vec2<u32>(${c}u, 0u), 0)`,
-    step: (name, L, row = "j") => `let ${name} = vec2<u32>(x0, bh / ${P}u * ${ROWS_OF[L]} + ${row});`,
-    setup: `  let x0 = bh % ${P}u * D4;`,
+    step: (name, L, row = "j") => `let ${name} = ${first(L)}t0 + vec2<u32>(0u, ${row});`,
+    setup: ["KL", "VL", "QL", "GL"].map((L) => `  let ${first(L)}t0 = texelOf(${L}, bh, 0u);`).join("\n"),
   };
 }
 
@@ -110,21 +108,26 @@ ${
   let jEnd = select(Tk, u32(clamp(i32(min(row0 + ${R}u, Tq) + Tk) - i32(Tq), 0, i32(Tk))), param(5) != 0u);`;
 
 /** The inputs' bindings, 1 to 4 (6 with the backward's): rows in storage or (texture form) textures. */
-function inputs(P: number | undefined, D: number, backward: boolean): string {
+function inputs(texture: boolean, backward: boolean): string {
   const names = backward ? ["q", "k", "v", "pad", "stats", "dO"] : ["q", "k", "v", "pad"];
   const decl = (n: string) =>
     n === "pad" || n === "stats"
       ? `<storage, read> ${n}: array<f32>`
-      : P === undefined
-      ? `<storage, read> ${n}: array<vec4<f32>>`
-      : ` ${TEXTURE_OF[n]}: texture_2d<f32>`;
-  const bindings = names.map((n, i) => `@group(0) @binding(${i + 1}) var${decl(n)};`);
-  return [...(P === undefined ? [] : [`const D4 = ${D / 4}u;`]), ...bindings].join("\n");
+      : texture
+      ? ` ${TEXTURE_OF[n]}: texture_2d<f32>`
+      : `<storage, read> ${n}: array<vec4<f32>>`;
+  const bindings = names.map((n, i) => `@group(0) @binding(${i + 1}) var${decl(n)};`).join("\n");
+  return !texture ? bindings : `${bindings}
+/** the texel where row t of head bh starts (see above) */
+fn texelOf(L: u32, bh: u32, t: u32) -> vec2<u32> {
+  let r = (bh / param(3)) * param(L + 1u) + (bh % param(3)) * param(L + 2u) + t * param(L + 3u);
+  return vec2<u32>(r % param(L + 3u) / 4u, r / param(L + 3u));
+}`;
 }
 
-/** The forward for R query rows per thread; `P`: the texture form's blocks per band. */
-export const attentionBlockWGSL = (D: number, R: number, P?: number, rs = rows(P)) => /* wgsl */ `
-${inputs(P, D, false)}
+/** The forward for R query rows per thread (`texture`: the texture form). */
+export const attentionBlockWGSL = (D: number, R: number, texture = false, rs = rows(texture)) => /* wgsl */ `
+${inputs(texture, false)}
 @group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>;
 ${COMMON}
@@ -166,13 +169,18 @@ ${range(D / 4).map((c) => `    o[orow + ${c}u] = o${r}_${c} * inv;`).join("\n")}
 }
 }`;
 
-const BACKWARD_IO = (P: number | undefined, D: number) => /* wgsl */ `
-${inputs(P, D, true)}
+const BACKWARD_IO = (texture: boolean) => /* wgsl */ `
+${inputs(texture, true)}
 @group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;`;
 
 /** dQ for R query rows per thread. */
-export const attentionBlockGradQWGSL = (D: number, R: number, P?: number, rs = rows(P)) => /* wgsl */ `
-${BACKWARD_IO(P, D)}
+export const attentionBlockGradQWGSL = (
+  D: number,
+  R: number,
+  texture = false,
+  rs = rows(texture),
+) => /* wgsl */ `
+${BACKWARD_IO(texture)}
 ${COMMON}
 ${MAIN}
 ${QUERY_BLOCK(R, rs)}
@@ -212,8 +220,13 @@ ${range(D / 4).map((c) => `    out[at + ${c}u] = dq${r}_${c} * scale;`).join("\n
 }`;
 
 /** dK and dV for R key rows per thread, into one buffer (dV at dK's place + params[27]). */
-export const attentionBlockGradKVWGSL = (D: number, R: number, P?: number, rs = rows(P)) => /* wgsl */ `
-${BACKWARD_IO(P, D)}
+export const attentionBlockGradKVWGSL = (
+  D: number,
+  R: number,
+  texture = false,
+  rs = rows(texture),
+) => /* wgsl */ `
+${BACKWARD_IO(texture)}
 ${COMMON}
 ${MAIN}
   let Tq = param(1); let Tk = param(2);

@@ -19,6 +19,8 @@ const TILE_CASES: Case[] = [
   // k long enough for the split-K variants (k >= 128 per split), cut into runs that end unevenly
   { inputs: [x([1040, 44]), x([1040, 140])], fn: (a, b) => F.matmul(F.transpose(a), b) },
   { inputs: [x([68, 1040]), x([1040, 148])], fn: F.matmul },
+  // rows of 64 and 128 floats: the texture variants copy such operands rather than pack them
+  { inputs: [x([2, 36, 64]), x([2, 64, 128])], fn: F.matmul },
 ];
 
 // conv2d's row-tiled kernel needs channel counts that are multiples of 4 (the op cases have
@@ -93,6 +95,16 @@ const ATTENTION_CASES: Case[] = [
   {
     // [B, T, H, D] heads permuted (vec4-aligned strides), several row blocks, causal
     inputs: [x([2, 11, 3, 8]), x([2, 9, 3, 8]), x([2, 9, 3, 8])],
+    fn: (q, k, v) => {
+      const heads = (t: Tensor) => F.permute(t, [0, 2, 1, 3]);
+      return F.permute(F.attention(heads(q), heads(k), heads(v), { causal: true }), [0, 2, 1, 3]);
+    },
+    contiguousOnly: true,
+  },
+  {
+    // [B, T, H, D] heads permuted with rows 64 floats apart: the texture form copies the buffer
+    // as it is (tensor/ops/texture.ts, rowsTexture), each head 4 texels to the right of the last
+    inputs: [x([2, 10, 4, 16]), x([2, 9, 4, 16]), x([2, 9, 4, 16])],
     fn: (q, k, v) => {
       const heads = (t: Tensor) => F.permute(t, [0, 2, 1, 3]);
       return F.permute(F.attention(heads(q), heads(k), heads(v), { causal: true }), [0, 2, 1, 3]);

@@ -27,7 +27,7 @@ import type { Dispatch } from "../webgpu/runtime.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { packed } from "./movement.ts";
-import { blocksPerBand, packTexture, textureFits, type TextureOperand } from "./texture.ts";
+import { rowsTexture } from "./texture.ts";
 import { register } from "./registry.ts";
 
 register("attention");
@@ -94,10 +94,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   const stats = empty([g.BH * Tq, 2], { device: q.device, dtype: q.dtype });
   if (q.device === "cpu") attentionCPU(g, qc, kc, vc, pc, out, stats);
   else {
-    const tex = packRows(g, [qc, kc, vc]), reads = [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding);
+    const tex = textureRows(g, [qc, kc, vc]), reads = [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding);
     runPass("attention", "forward", g, pc, { q: qc, k: kc, v: vc, dO: null, out }, Tq, tex, {
       row: () => attentionWGSL(D),
-      block: (R, P) => attentionBlockWGSL(D, R, P),
+      block: (R, texture) => attentionBlockWGSL(D, R, texture),
       reads,
       texReads: tex && [...tex.textures.map((texture) => ({ texture })), reads[3]],
       writes: [out.storage.binding, stats.storage.binding],
@@ -120,19 +120,19 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
       });
       const reads = [qc, kc, vc, pc ?? qc, stats, gc].map((t) => t.storage.binding);
       // q, k, v and dO packed once for both passes
-      const tex = packRows(g, [qc, kc, vc, gc]), t = tex?.textures.map((texture) => ({ texture }));
+      const tex = textureRows(g, [qc, kc, vc, gc]), t = tex?.textures.map((texture) => ({ texture }));
       const texReads = t ? [t[0], t[1], t[2], reads[3], reads[4], t[3]] : null;
       const dq = { q: qc, k: kc, v: vc, dO: gc, out: dQ }, dkv = { ...dq, out: dK, dV };
       runPass("attention_dq", "dq", g, pc, dq, Tq, tex, {
         row: () => attentionGradQWGSL(D),
-        block: (R, P) => attentionBlockGradQWGSL(D, R, P),
+        block: (R, texture) => attentionBlockGradQWGSL(D, R, texture),
         reads,
         texReads,
         writes: [dQ.storage.binding],
       });
       runPass("attention_dkv", "dkv", g, pc, dkv, Tk, tex, {
         row: () => attentionGradKVWGSL(D),
-        block: (R, P) => attentionBlockGradKVWGSL(D, R, P),
+        block: (R, texture) => attentionBlockGradKVWGSL(D, R, texture),
         reads,
         texReads,
         writes: [dK.storage.binding],
@@ -143,34 +143,29 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   });
 }
 
-/** Packed rows (see packRows): the texture form's blocks per band, and the textures in the order given. */
-interface PackedRows {
-  P: number;
+/** Operands as textures (see textureRows): the textures, and each one's layout for params. */
+interface TextureRows {
   textures: GPUTexture[];
+  layouts: number[][];
 }
 
 /**
- * q, k, v (and dO) packed for the blocked kernels' texture form (kernels/attention_block.ts), or
- * null: only on CPU adapters, where texel fetches beat storage loads by far more than the packing
- * costs, and only where each row is read by several threads (not a decoding step's single query).
+ * q, k, v (and dO) as textures for the blocked kernels' texture form (kernels/attention_block.ts),
+ * copied where their buffers allow it, else packed (tensor/ops/texture.ts, rowsTexture); or null:
+ * only on CPU adapters, where texel fetches beat storage loads by far more than that costs, and only
+ * where each row is read by several threads (not a decoding step's single query).
  */
-function packRows(g: Geometry, ts: Tensor[]): PackedRows | null {
+function textureRows(g: Geometry, ts: Tensor[]): TextureRows | null {
   if (!gpu().adapter.fallback || g.D % 4 || Math.min(g.Tq, g.Tk) < 8) return null;
-  const W = g.D / 4, P = blocksPerBand(W);
-  const operands: TextureOperand[] = ts.map((t) => ({
-    batch: t.shape.slice(0, 2),
-    view: { offset: t.offset, strides: t.strides.slice(0, 2) },
-    rows: t.shape[2],
-    cols: g.D,
-    strides: [t.strides[2], t.strides[3]],
-    R: t.shape[2],
-    W,
-    P,
-  }));
-  if (!operands.every(textureFits)) return null;
-  const textures: GPUTexture[] = [];
-  ts.forEach((t, i) => gpu().run(packTexture(t, operands[i], textures)));
-  return { P, textures };
+  const textures: GPUTexture[] = [], layouts: number[][] = [];
+  for (const t of ts) {
+    const r = rowsTexture(t, textures);
+    if (!r) break;
+    layouts.push([0, ...r.strides]);
+  }
+  if (layouts.length === ts.length) return { textures, layouts };
+  textures.forEach((t) => gpu().textures.release(t));
+  return null;
 }
 
 /**
@@ -186,12 +181,12 @@ function runPass(
   pad: Tensor | null,
   operands: Operands,
   rows: number,
-  tex: PackedRows | null,
+  tex: TextureRows | null,
   { row, block, reads, texReads, writes }: {
     row: () => string;
-    block: (R: number, P?: number) => string;
+    block: (R: number, texture: boolean) => string;
     reads: Dispatch["reads"];
-    /** `reads` with the packed operands' textures in their places */
+    /** `reads` with the operands' textures in their places */
     texReads: Dispatch["reads"] | null;
     writes: Dispatch["writes"];
   },
@@ -210,9 +205,9 @@ function runPass(
       }
       : {
         name: v.attnRows ? `${op}_${v.name}` : op,
-        code: v.attnRows ? block(v.attnRows, v.attnTexture ? tex!.P : undefined) : row(),
+        code: v.attnRows ? block(v.attnRows, !!v.attnTexture) : row(),
         ...io,
-        ...(v.attnTexture ? { reads: texReads! } : {}),
+        ...(v.attnTexture ? { reads: texReads!, params: params(g, pad, operands, tex!.layouts) } : {}),
         threads: g.BH * Math.ceil(rows / (v.attnRows ?? 1)),
       });
 }
@@ -237,7 +232,8 @@ const fitsBlocks = (g: Geometry, io: Operands) => (variant: Variant) =>
   !variant.attnRows ||
   [g.D, ...[io.q, io.k, io.v, io.dO, io.out, io.dV ?? null].flatMap(layout)].every((x) => x % 4 === 0);
 
-function params(g: Geometry, pad: Tensor | null, io: Operands): number[] {
+/** `textures`: the layouts of q, k, v (and dO) in their textures, for the texture form. */
+function params(g: Geometry, pad: Tensor | null, io: Operands, textures: number[][] = []): number[] {
   const p = [
     g.BH,
     g.Tq,
@@ -246,7 +242,7 @@ function params(g: Geometry, pad: Tensor | null, io: Operands): number[] {
     f32Bits(g.scale),
     g.causal ? 1 : 0,
     pad ? 1 : 0,
-    ...[io.q, io.k, io.v, io.dO, io.out].flatMap(layout),
+    ...[io.q, io.k, io.v, io.dO, io.out].flatMap((t, i) => textures[i] ?? layout(t)),
     io.dV ? io.dV.offset - io.out.offset : 0,
   ];
   if (p.length !== LAYOUT.dV + 1) throw new Error("internal: attention params");

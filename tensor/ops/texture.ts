@@ -1,6 +1,7 @@
 // Operands packed into pooled textures for the kernels that read texels (kernels/texture_pack.ts):
 // one launch per operand, the texture pushed on a scratch list that the op releases once its
-// launches are recorded (later commands may reuse it; nothing reads it after).
+// launches are recorded (later commands may reuse it; nothing reads it after). Rows whose buffer
+// already has a texture's shape (a pitch of a multiple of 256 bytes) are copied instead (rowsTexture).
 
 import { shapeWords, viewWords } from "../../kernels/common.ts";
 import { packTextureWGSL } from "../../kernels/texture_pack.ts";
@@ -39,11 +40,21 @@ export function textureSize({ batch, R, W, P = 1 }: TextureOperand): [number, nu
 export const textureFits = (o: TextureOperand): boolean =>
   Math.max(...textureSize(o)) <= gpu().device.limits.maxTextureDimension2D;
 
-/** The launch that packs `x` as `o` describes into a texture pushed on `scratch`. */
+/**
+ * The step that puts `x` into a texture as `o` describes, pushed on `scratch`: a copy where the
+ * texture's rows are the buffer's (rows of 4 W floats, contiguous, of a multiple of 256 bytes,
+ * blocks one after another, no padding), else the pack kernel.
+ */
 export function packTexture(x: Tensor, o: TextureOperand, scratch: GPUTexture[]): Dispatch {
   const texture = gpu().textures.acquire(...textureSize(o));
   scratch.push(texture);
-  const [padR, padC] = o.pad ?? [0, 0], nb = numel(o.batch);
+  const nb = numel(o.batch), { buffer } = x.storage.binding;
+  if (copies(o, buffer.size)) {
+    const size: [number, number] = [o.W, nb * o.R];
+    const copy = { buffer, byteOffset: 4 * o.view.offset, bytesPerRow: 16 * o.W, texture, size };
+    return { name: "copy_to_texture", code: "", params: [], reads: [], writes: [{ texture }], copy };
+  }
+  const [padR, padC] = o.pad ?? [0, 0];
   const aligned = o.strides[1] === 1 && [o.cols, padC, o.view.offset, o.strides[0], ...o.view.strides]
     .every((n) => n % 4 === 0);
   return {
@@ -66,4 +77,63 @@ export function packTexture(x: Tensor, o: TextureOperand, scratch: GPUTexture[])
     writes: [{ texture }],
     threads: nb * o.R * o.W,
   };
+}
+
+/** Whether the texture `o` describes is its operand's buffer, row for row (see packTexture). */
+function copies(o: TextureOperand, bufferBytes: number): boolean {
+  const [sr, sc] = o.strides, [padR, padC] = o.pad ?? [0, 0];
+  if (sc !== 1 || padR || padC || o.R !== o.rows || 4 * o.W !== sr || (sr * 4) % 256 || o.view.offset % 4) {
+    return false;
+  }
+  let block = o.rows * sr; // each batch's block follows the last
+  for (let d = o.batch.length - 1; d >= 0; d--) {
+    if (o.batch[d] !== 1 && o.view.strides[d] !== block) return false;
+    block *= o.batch[d];
+  }
+  return ((o.P ?? 1) === 1 || numel(o.batch) === 1) && 4 * (o.view.offset + block) <= bufferBytes;
+}
+
+/**
+ * The rows of x [B, H, T, D] (D contiguous, offset and strides multiples of 4) as a texture pushed
+ * on `scratch`, and the strides [sb, sh, st] that address it: row (b, h, t) starts at texel
+ * (r % st / 4, r / st), r = b sb + h sh + t st (kernels/attention_block.ts). Where the rows lie on
+ * a grid of st floats that makes whole 256-byte lines (the rows of a [B, T, H * D] projection, or
+ * [B, H, T, D] with D = 64), the texture mirrors that grid, copied from the buffer; else they are
+ * packed, head after head, as a contiguous [B, H, T, D]. Null where neither fits the texture limit.
+ */
+export function rowsTexture(
+  x: Tensor,
+  scratch: GPUTexture[],
+): { texture: GPUTexture; strides: [number, number, number] } | null {
+  const [B, H, T, D] = x.shape, [sb, sh, st] = x.strides, max = gpu().device.limits.maxTextureDimension2D;
+  const { buffer } = x.storage.binding, start = 4 * x.offset;
+  const lines = Math.floor(((B - 1) * sb + (H - 1) * sh) / st) + T;
+  const mirrors = x.offset % 4 === 0 && (st * 4) % 256 === 0 && st / 4 <= max && lines <= max &&
+    start + 4 * st * lines <= buffer.size &&
+    [...Array(B * H).keys()].every((i) => ((Math.floor(i / H) * sb + (i % H) * sh) % st) + D <= st);
+  if (mirrors) {
+    const texture = gpu().textures.acquire(st / 4, lines);
+    scratch.push(texture);
+    const copy = {
+      buffer,
+      byteOffset: start,
+      bytesPerRow: st * 4,
+      texture,
+      size: [st / 4, lines] as [number, number],
+    };
+    gpu().run({ name: "copy_to_texture", code: "", params: [], reads: [], writes: [{ texture }], copy });
+    return { texture, strides: [sb, sh, st] };
+  }
+  if (B * H * T > max || D / 4 > max) return null;
+  const o: TextureOperand = {
+    batch: [B, H],
+    view: { offset: x.offset, strides: [sb, sh] },
+    rows: T,
+    cols: D,
+    strides: [st, 1],
+    R: T,
+    W: D / 4,
+  };
+  gpu().run(packTexture(x, o, scratch));
+  return { texture: scratch.at(-1)!, strides: [H * T * D, T * D, D] };
 }
