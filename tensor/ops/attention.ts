@@ -119,7 +119,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
         threads: g.BH * Tq,
       });
       const reads = [qc, kc, vc, pc ?? qc, stats, gc].map((t) => t.storage.binding);
-      // q, k, v and dO packed once for both passes
+      // q, k, v and dO as textures once, for both passes
       const tex = textureRows(g, [qc, kc, vc, gc]), t = tex?.textures.map((texture) => ({ texture }));
       const texReads = t ? [t[0], t[1], t[2], reads[3], reads[4], t[3]] : null;
       const dq = { q: qc, k: kc, v: vc, dO: gc, out: dQ }, dkv = { ...dq, out: dK, dV };
@@ -170,8 +170,8 @@ function textureRows(g: Geometry, ts: Tensor[]): TextureRows | null {
 
 /**
  * One pass over `rows` rows per head (queries, or keys for dK/dV): the one-row-per-thread kernel,
- * a blocked one with R rows per thread (reading storage, or texels where `tex` has the rows
- * packed), or a workgroup per block of rows walking tiles in workgroup memory
+ * a blocked one with R rows per thread (reading storage, or texels where `tex` holds the rows),
+ * or a workgroup per block of rows walking tiles in workgroup memory
  * (kernels/attention_tiled.ts), as the tuner picks for the shape (rows x keys x D).
  */
 function runPass(

@@ -1,11 +1,12 @@
 // Operands packed into pooled textures for the kernels that read texels (kernels/texture_pack.ts):
 // one launch per operand, the texture pushed on a scratch list that the op releases once its
-// launches are recorded (later commands may reuse it; nothing reads it after). Rows whose buffer
-// already has a texture's shape (a pitch of a multiple of 256 bytes) are copied instead (rowsTexture).
+// launches are recorded (later commands may reuse it; nothing reads it after). Where the operand's
+// rows already lie in its buffer as texel rows (a pitch of a multiple of 256 bytes), the buffer is
+// copied into the texture instead: a memcpy on llvmpipe, where the pack kernel is load-bound.
 
 import { shapeWords, viewWords } from "../../kernels/common.ts";
 import { packTextureWGSL } from "../../kernels/texture_pack.ts";
-import type { Dispatch } from "../webgpu/runtime.ts";
+import type { Dispatch, TextureCopy } from "../webgpu/runtime.ts";
 import { gpu } from "../storage.ts";
 import { numel } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
@@ -50,9 +51,13 @@ export function packTexture(x: Tensor, o: TextureOperand, scratch: GPUTexture[])
   scratch.push(texture);
   const nb = numel(o.batch), { buffer } = x.storage.binding;
   if (copies(o, buffer.size)) {
-    const size: [number, number] = [o.W, nb * o.R];
-    const copy = { buffer, byteOffset: 4 * o.view.offset, bytesPerRow: 16 * o.W, texture, size };
-    return { name: "copy_to_texture", code: "", params: [], reads: [], writes: [{ texture }], copy };
+    return copyStep({
+      buffer,
+      byteOffset: 4 * o.view.offset,
+      bytesPerRow: 16 * o.W,
+      texture,
+      size: [o.W, nb * o.R],
+    });
   }
   const [padR, padC] = o.pad ?? [0, 0];
   const aligned = o.strides[1] === 1 && [o.cols, padC, o.view.offset, o.strides[0], ...o.view.strides]
@@ -78,6 +83,15 @@ export function packTexture(x: Tensor, o: TextureOperand, scratch: GPUTexture[])
     threads: nb * o.R * o.W,
   };
 }
+
+const copyStep = (copy: TextureCopy): Dispatch => ({
+  name: "copy_to_texture",
+  code: "",
+  params: [],
+  reads: [],
+  writes: [{ texture: copy.texture }],
+  copy,
+});
 
 /** Whether the texture `o` describes is its operand's buffer, row for row (see packTexture). */
 function copies(o: TextureOperand, bufferBytes: number): boolean {
@@ -114,14 +128,7 @@ export function rowsTexture(
   if (mirrors) {
     const texture = gpu().textures.acquire(st / 4, lines);
     scratch.push(texture);
-    const copy = {
-      buffer,
-      byteOffset: start,
-      bytesPerRow: st * 4,
-      texture,
-      size: [st / 4, lines] as [number, number],
-    };
-    gpu().run({ name: "copy_to_texture", code: "", params: [], reads: [], writes: [{ texture }], copy });
+    gpu().run(copyStep({ buffer, byteOffset: start, bytesPerRow: st * 4, texture, size: [st / 4, lines] }));
     return { texture, strides: [sb, sh, st] };
   }
   if (B * H * T > max || D / 4 > max) return null;

@@ -58,7 +58,7 @@ export interface Dispatch {
 /**
  * A buffer region copied into a texture's top-left [width, height] texels: texel (x, y) = the 16
  * bytes at byteOffset + y * bytesPerRow + 16 x. On llvmpipe a row-by-row memcpy, ~20x faster than
- * packing with a kernel (bench/RESULTS.md step 60).
+ * packing with a kernel (bench/RESULTS.md step 61).
  */
 export interface TextureCopy {
   buffer: GPUBuffer;
