@@ -126,7 +126,9 @@ fn texelOf(L: u32, bh: u32, t: u32) -> vec2<u32> {
 }
 
 /** The forward for R query rows per thread (`texture`: the texture form). */
-export const attentionBlockWGSL = (D: number, R: number, texture = false, rs = rows(texture)) => /* wgsl */ `
+export function attentionBlockWGSL(D: number, R: number, texture = false): string {
+  const rs = rows(texture);
+  return /* wgsl */ `
 ${inputs(texture, false)}
 @group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>;
@@ -141,48 +143,47 @@ ${range(R).map((r) => `  var m${r} = bitcast<f32>(0xff800000u); var l${r} = 0.0;
     ${rs.step("kr", "KL")} ${rs.step("vr", "VL")} let shown = keyShown(bh, j);
 ${range(D / 4).map((c) => `    let k${c} = ${rs.load("k", "kr", c)};`).join("\n")}
 ${
-  range(R).map((r) =>
-    `    let s${r} = ${dotRow(`q${r}`, "k", D)};
+    range(R).map((r) =>
+      `    let s${r} = ${dotRow(`q${r}`, "k", D)};
     let vis${r} = shown && causalShown(row0 + ${r}u, j);
     let m${r}New = select(m${r}, max(m${r}, s${r}), vis${r});
     let corr${r} = select(1.0, exp(m${r} - m${r}New), vis${r});
     let p${r} = select(0.0, exp(s${r} - m${r}New), vis${r});
     l${r} = l${r} * corr${r} + p${r}; m${r} = m${r}New;`
-  ).join("\n")
-}
+    ).join("\n")
+  }
 ${range(D / 4).map((c) => `    let v${c} = ${rs.load("v", "vr", c)};`).join("\n")}
 ${
-  range(R).flatMap((r) =>
-    range(D / 4).map((c) => `    o${r}_${c} = fma(vec4<f32>(p${r}), v${c}, o${r}_${c} * corr${r});`)
-  )
-    .join("\n")
-}
+    range(R).flatMap((r) =>
+      range(D / 4).map((c) => `    o${r}_${c} = fma(vec4<f32>(p${r}), v${c}, o${r}_${c} * corr${r});`)
+    )
+      .join("\n")
+  }
   }
 ${
-  range(R).map((r) =>
-    `  if (row0 + ${r}u < Tq) {
+    range(R).map((r) =>
+      `  if (row0 + ${r}u < Tq) {
     let inv = select(0.0, 1.0 / l${r}, l${r} > 0.0); let orow = row4(OL, bh, t${r});
 ${range(D / 4).map((c) => `    o[orow + ${c}u] = o${r}_${c} * inv;`).join("\n")}
     stats[2u * sr${r}] = m${r} + log(l${r});
   }`
-  ).join("\n")
-}
+    ).join("\n")
+  }
 }`;
+}
 
-const BACKWARD_IO = (texture: boolean) => /* wgsl */ `
+/** The backward passes' bindings and helpers, up to the thread's flat index. */
+const backwardHead = (texture: boolean) => /* wgsl */ `
 ${inputs(texture, true)}
-@group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;`;
+@group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
+${COMMON}
+${MAIN}`;
 
 /** dQ for R query rows per thread. */
-export const attentionBlockGradQWGSL = (
-  D: number,
-  R: number,
-  texture = false,
-  rs = rows(texture),
-) => /* wgsl */ `
-${BACKWARD_IO(texture)}
-${COMMON}
-${MAIN}
+export function attentionBlockGradQWGSL(D: number, R: number, texture = false): string {
+  const rs = rows(texture);
+  return /* wgsl */ `
+${backwardHead(texture)}
 ${QUERY_BLOCK(R, rs)}
 ${rs.setup}
 ${loadRows(rs, "q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
@@ -192,43 +193,39 @@ ${range(R).flatMap((r) => range(D / 4).map((c) => `  var dq${r}_${c} = vec4<f32>
   for (var j = 0u; j < jEnd; j++) {
     ${rs.step("kr", "KL")} ${rs.step("vr", "VL")} let shown = keyShown(bh, j);
 ${
-  range(D / 4).map((c) => `    let k${c} = ${rs.load("k", "kr", c)}; let v${c} = ${rs.load("v", "vr", c)};`)
-    .join("\n")
-}
-${
-  range(R).map((r) =>
-    `    let ds${r} = select(0.0, exp(${dotRow(`q${r}`, "k", D)} - lse${r}) * (${
-      dotRow(`g${r}`, "v", D)
-    } - di${r}),
-                      shown && causalShown(row0 + ${r}u, j));`
-  ).join("\n")
-}
-${
-  range(R).flatMap((r) =>
-    range(D / 4).map((c) => `    dq${r}_${c} = fma(vec4<f32>(ds${r}), k${c}, dq${r}_${c});`)
-  ).join("\n")
-}
+    range(D / 4).map((c) => `    let k${c} = ${rs.load("k", "kr", c)}; let v${c} = ${rs.load("v", "vr", c)};`)
+      .join("\n")
   }
 ${
-  range(R).map((r) =>
-    `  if (row0 + ${r}u < Tq) {
+    range(R).map((r) =>
+      `    let ds${r} = select(0.0, exp(${dotRow(`q${r}`, "k", D)} - lse${r}) * (${
+        dotRow(`g${r}`, "v", D)
+      } - di${r}),
+                      shown && causalShown(row0 + ${r}u, j));`
+    ).join("\n")
+  }
+${
+    range(R).flatMap((r) =>
+      range(D / 4).map((c) => `    dq${r}_${c} = fma(vec4<f32>(ds${r}), k${c}, dq${r}_${c});`)
+    ).join("\n")
+  }
+  }
+${
+    range(R).map((r) =>
+      `  if (row0 + ${r}u < Tq) {
     let at = row4(OL, bh, t${r});
 ${range(D / 4).map((c) => `    out[at + ${c}u] = dq${r}_${c} * scale;`).join("\n")}
   }`
-  ).join("\n")
-}
+    ).join("\n")
+  }
 }`;
+}
 
 /** dK and dV for R key rows per thread, into one buffer (dV at dK's place + params[27]). */
-export const attentionBlockGradKVWGSL = (
-  D: number,
-  R: number,
-  texture = false,
-  rs = rows(texture),
-) => /* wgsl */ `
-${BACKWARD_IO(texture)}
-${COMMON}
-${MAIN}
+export function attentionBlockGradKVWGSL(D: number, R: number, texture = false): string {
+  const rs = rows(texture);
+  return /* wgsl */ `
+${backwardHead(texture)}
   let Tq = param(1); let Tk = param(2);
   let blocks = (Tk + ${R - 1}u) / ${R}u;
   if (i >= param(0) * blocks) { return; }
@@ -236,69 +233,72 @@ ${MAIN}
   let scale = bitcast<f32>(param(4));
 ${rs.setup}
 ${
-  range(R).map((r) =>
-    `  let t${r} = min(jb + ${r}u, Tk - 1u); let kr${r} = ${rs.at("KL", `t${r}`)}; let vr${r} = ${
-      rs.at("VL", `t${r}`)
-    };`
-  ).join("\n")
-}
-${
-  range(R).flatMap((r) =>
-    range(D / 4).map((c) =>
-      `  let k${r}_${c} = ${rs.load("k", `kr${r}`, c)} * scale; let v${r}_${c} = ${
-        rs.load("v", `vr${r}`, c)
+    range(R).map((r) =>
+      `  let t${r} = min(jb + ${r}u, Tk - 1u); let kr${r} = ${rs.at("KL", `t${r}`)}; let vr${r} = ${
+        rs.at("VL", `t${r}`)
       };`
+    ).join("\n")
+  }
+${
+    range(R).flatMap((r) =>
+      range(D / 4).map((c) =>
+        `  let k${r}_${c} = ${rs.load("k", `kr${r}`, c)} * scale; let v${r}_${c} = ${
+          rs.load("v", `vr${r}`, c)
+        };`
+      )
+    ).join("\n")
+  }
+${
+    range(R).map((r) => `  let shown${r} = jb + ${r}u < Tk && keyShown(bh, min(jb + ${r}u, Tk - 1u));`).join(
+      "\n",
     )
-  ).join("\n")
-}
+  }
 ${
-  range(R).map((r) => `  let shown${r} = jb + ${r}u < Tk && keyShown(bh, min(jb + ${r}u, Tk - 1u));`).join(
-    "\n",
-  )
-}
-${
-  range(R).flatMap((r) =>
-    range(D / 4).map((c) => `  var dk${r}_${c} = vec4<f32>(0.0); var dv${r}_${c} = vec4<f32>(0.0);`)
-  )
-    .join("\n")
-}
+    range(R).flatMap((r) =>
+      range(D / 4).map((c) => `  var dk${r}_${c} = vec4<f32>(0.0); var dv${r}_${c} = vec4<f32>(0.0);`)
+    )
+      .join("\n")
+  }
   // under the causal mask no query before the block's first key's first viewer sees any of its keys
   let iStart = select(0u, u32(max(i32(jb + Tq) - i32(Tk), 0)), param(5) != 0u);
   for (var r = iStart; r < Tq; r++) {
     let si = bh * Tq + r; ${rs.step("qi", "QL", "r")} ${rs.step("gi", "GL", "r")}
     let lse = stats[2u * si]; let di = stats[2u * si + 1u];
 ${
-  range(D / 4).map((c) => `    let q${c} = ${rs.load("q", "qi", c)}; let g${c} = ${rs.load("dO", "gi", c)};`)
-    .join("\n")
-}
-${
-  range(R).map((r) =>
-    `    let p${r} = select(0.0, exp(${
-      dotRow(`k${r}`, "q", D)
-    } - lse), shown${r} && causalShown(r, jb + ${r}u));
-    let ds${r} = p${r} * (${dotRow(`v${r}`, "g", D)} - di);`
-  ).join("\n")
-}
-${
-  range(R).flatMap((r) =>
     range(D / 4).map((c) =>
-      `    dv${r}_${c} = fma(vec4<f32>(p${r}), g${c}, dv${r}_${c}); dk${r}_${c} = fma(vec4<f32>(ds${r}), q${c}, dk${r}_${c});`
+      `    let q${c} = ${rs.load("q", "qi", c)}; let g${c} = ${rs.load("dO", "gi", c)};`
     )
-  ).join("\n")
-}
+      .join("\n")
+  }
+${
+    range(R).map((r) =>
+      `    let p${r} = select(0.0, exp(${
+        dotRow(`k${r}`, "q", D)
+      } - lse), shown${r} && causalShown(r, jb + ${r}u));
+    let ds${r} = p${r} * (${dotRow(`v${r}`, "g", D)} - di);`
+    ).join("\n")
+  }
+${
+    range(R).flatMap((r) =>
+      range(D / 4).map((c) =>
+        `    dv${r}_${c} = fma(vec4<f32>(p${r}), g${c}, dv${r}_${c}); dk${r}_${c} = fma(vec4<f32>(ds${r}), q${c}, dk${r}_${c});`
+      )
+    ).join("\n")
+  }
   }
   let dV = param(${LAYOUT.dV}) / 4u;
 ${
-  range(R).map((r) =>
-    `  if (jb + ${r}u < Tk) {
+    range(R).map((r) =>
+      `  if (jb + ${r}u < Tk) {
     let at = row4(OL, bh, t${r});
 ${
-      range(D / 4).map((c) =>
-        `    out[at + ${c}u] = dk${r}_${c} * scale; out[dV + at + ${c}u] = dv${r}_${c};`
-      )
-        .join("\n")
-    }
+        range(D / 4).map((c) =>
+          `    out[at + ${c}u] = dk${r}_${c} * scale; out[dV + at + ${c}u] = dv${r}_${c};`
+        )
+          .join("\n")
+      }
   }`
-  ).join("\n")
-}
+    ).join("\n")
+  }
 }`;
+}

@@ -32,7 +32,7 @@ export interface Variant {
   wrows?: WeightRowsConfig;
   /** rows per thread of the register-blocked attention kernels (kernels/attention_block.ts) */
   attnRows?: number;
-  /** the blocked attention kernels' texture form (the op packs q, k, v, dO on CPU adapters) */
+  /** the blocked attention kernels' texture form (the op makes q, k, v, dO textures on CPU adapters only) */
   attnTexture?: boolean;
   /** the workgroup-tiled attention kernels (kernels/attention_tiled.ts) */
   attnTile?: AttentionTileConfig;
@@ -53,7 +53,7 @@ export interface Variant {
 const ATTENTION: Variant[] = [
   { name: "row" },
   ...[2, 4, 8].map((R) => ({ name: `block${R}`, attnRows: R })),
-  // the same reading q, k, v and dO as texels (CPU adapters: the op packs them only there)
+  // the same reading q, k, v and dO as texels (CPU adapters: only there does the op make the textures)
   ...[4, 8].map((R) => ({ name: `tblock${R}`, attnRows: R, attnTexture: true })),
   { name: "tiled32", attnTile: { bc: 32, split: 1 }, gpuOnly: true },
   { name: "tiled16s2", attnTile: { bc: 16, split: 2 }, gpuOnly: true },
