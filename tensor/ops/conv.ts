@@ -281,18 +281,7 @@ function rowsTextures(
   { Cin, Cout, G, KH, KW }: Geometry,
   [srcAt, wAt] = [0, 0],
 ): [TextureOperand, TextureOperand] {
-  const { XR, XW } = rowsTextureBlock(cfg, run);
-  const x: TextureOperand = {
-    batch: [run.N * run.Cin],
-    view: { offset: srcAt, strides: [run.H * run.W] },
-    rows: run.H,
-    cols: run.W,
-    strides: [run.W, 1],
-    R: XR,
-    W: XW,
-    pad: run.p,
-    P: blocksPerBand(XW),
-  };
+  const x = paddedPlanes(cfg, run, srcAt);
   const [Cog, Cig, taps] = [Cout / G, Cin / G, KH * KW], sco = Cig * taps;
   const [rowsOf, cols, scol] = which === "forward" ? [Cig, Cog, sco] : [Cog, Cig, taps];
   const weights: TextureOperand = {
@@ -305,6 +294,22 @@ function rowsTextures(
     W: cols / 4,
   };
   return [x, weights];
+}
+
+/** A run's input [N, C, H, W] (contiguous from `at`) as the rows kernels' texture form pads it. */
+function paddedPlanes(cfg: RowsConfig, run: Geometry, at: number): TextureOperand {
+  const { XR, XW } = rowsTextureBlock(cfg, run);
+  return {
+    batch: [run.N * run.Cin],
+    view: { offset: at, strides: [run.H * run.W] },
+    rows: run.H,
+    cols: run.W,
+    strides: [run.W, 1],
+    R: XR,
+    W: XW,
+    pad: run.p,
+    P: blocksPerBand(XW),
+  };
 }
 
 /** The texture form takes stride-1 undilated runs whose segments start on a texel, and textures that fit. */
@@ -323,18 +328,17 @@ const weightRowsFit = (g: Geometry) => g.OW % 4 === 0 && g.KH * g.KW <= 9;
  * rows of OW / 4 texels.
  */
 function weightRowsTextures(g: Geometry, [xAt, dyAt] = [0, 0]): [TextureOperand, TextureOperand] {
-  const { XR, XW } = rowsTextureBlock({ tm: 4, tn: 4 }, g);
-  const plane = (batch: number, at: number, rows: number, cols: number) => ({
-    batch: [batch],
-    view: { offset: at, strides: [rows * cols] },
-    rows,
-    cols,
-    strides: [cols, 1] as [number, number],
-  });
-  return [
-    { ...plane(g.N * g.Cin, xAt, g.H, g.W), R: XR, W: XW, pad: g.p, P: blocksPerBand(XW) },
-    { ...plane(g.N * g.Cout, dyAt, g.OH, g.OW), R: g.OH, W: g.OW / 4, P: blocksPerBand(g.OW / 4) },
-  ];
+  const dy: TextureOperand = {
+    batch: [g.N * g.Cout],
+    view: { offset: dyAt, strides: [g.OH * g.OW] },
+    rows: g.OH,
+    cols: g.OW,
+    strides: [g.OW, 1],
+    R: g.OH,
+    W: g.OW / 4,
+    P: blocksPerBand(g.OW / 4),
+  };
+  return [paddedPlanes({ tm: 4, tn: 4 }, g, xAt), dy];
 }
 
 const weightTexturesFit = (g: Geometry) =>
