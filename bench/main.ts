@@ -196,8 +196,10 @@ for (const T of [32, 75]) {
       () => tfjsAttention(B, H, T, Tk, D, causal, reps),
     );
     await row(`attn ${what} fwd (unfused)`, shape, flops, unfused);
+    // a dense output gradient, as the model's output projection hands it back (and as tfjs gets)
+    const dO = randn([B, H, T, D]);
     const back = (f: () => Tensor) => () => {
-      F.sum(f()).backward();
+      f().backward(dO);
       grads(q, k, v);
     };
     await row(

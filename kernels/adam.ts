@@ -15,11 +15,11 @@
 // params: [n / 4, decoupled, segments, b1, b2, eps, bc1, bc2 (f32 bits), scale offset,
 //          then per segment: start, end, lr, wd (f32 bits)]
 
-import { MAIN, PARAMS } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS } from "./common.ts";
 
 export const ADAM_HEADER_WORDS = 9;
 
-export const adamWGSL = () => /* wgsl */ `
+export const adamWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
@@ -46,4 +46,4 @@ ${MAIN}
   v[i] = vi;
   if (decoupled) { pi = pi * (1.0 - lr * wd); }
   p[i] = pi - lr * (mi / f(6u)) / (sqrt(vi / f(7u)) + eps);
-}`;
+}`);

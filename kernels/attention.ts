@@ -13,20 +13,23 @@
 // capacity Tmax read by single-query decoding (the same kernel with Tq = 1). Masks: causal (query i
 // sees keys j <= i + Tk - Tq, aligned to the end as in decoding) and key padding (mask[b, j] != 0
 // hides key j). A query row with no visible key outputs 0.
-// Row statistics live in one [BH * Tq, 2] buffer: lse (forward) and D (the backward's first pass),
-// which keeps every pass within 8 storage buffers, the WebGPU default.
+// Row statistics live in one [BH * Tq, 2] buffer: lse (written by the forward) and D (by the dQ
+// pass, which holds dO_i in registers anyway and reads O_i once more; the dK/dV pass, run after it,
+// reads them), which keeps every pass within 8 storage buffers, the WebGPU default.
 // params: [BH, Tq, Tk, H, scale bits, causal, padded?, then 4 words (offset, sb, sh, st) for each of
-//          q, k, v, dO and the pass's output (o, dQ, or dK), then dV's offset from dK's]
+//          q, k, v, dO and the pass's output (o, dQ, or dK), then dV's offset from dK's, then O's
+//          layout (the dQ pass reads the forward's output)]
 // The head size D is a compile-time constant (the accumulators live in registers).
 
-import { MAIN, PARAMS } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS } from "./common.ts";
 
 /** Where each operand's layout sits in params (see above); the blocked kernels share them. */
-export const LAYOUT = { q: 7, k: 11, v: 15, dO: 19, out: 23, dV: 27 } as const;
+export const LAYOUT = { q: 7, k: 11, v: 15, dO: 19, out: 23, dV: 27, o: 28 } as const;
 
 /** Element offset of row t of head bh in the operand whose layout starts at params[L]. */
 export const ROW_LAYOUT = /* wgsl */ `
 const QL = ${LAYOUT.q}u; const KL = ${LAYOUT.k}u; const VL = ${LAYOUT.v}u; const GL = ${LAYOUT.dO}u; const OL = ${LAYOUT.out}u;
+const FL = ${LAYOUT.o}u; // the forward's output O, which the dQ pass reads
 fn rowAt(L: u32, bh: u32, t: u32) -> u32 {
   return param(L) + (bh / param(3)) * param(L + 1u) + (bh % param(3)) * param(L + 2u) + t * param(L + 3u);
 }`;
@@ -51,7 +54,7 @@ export const FORWARD_IO = /* wgsl */ `
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>;`;
 
-export const attentionWGSL = (D: number) =>
+export const attentionWGSL = memoWGSL((D: number) =>
   /* wgsl */ `${FORWARD_IO}
 ${COMMON(D)}
 ${MAIN}
@@ -83,37 +86,32 @@ ${MAIN}
   let orow = rowAt(OL, bh, row);
   for (var c = 0u; c < D; c++) { o[orow + c] = acc[c] * inv; }
   stats[2u * i] = m + log(l);
-}`;
+}`
+);
 
-/** First backward pass: D_i = dO_i . O_i into stats[2i + 1] (O's layout in the output's place). */
-export const attentionRowDotWGSL = (D: number) => /* wgsl */ `
-${PARAMS}
-@group(0) @binding(1) var<storage, read> o: array<f32>;
-@group(0) @binding(2) var<storage, read> dO: array<f32>;
-@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
-${ROW_LAYOUT}
-${MAIN}
-  if (i >= param(0) * param(1)) { return; }
-  let bh = i / param(1); let row = i % param(1);
-  let gr = rowAt(GL, bh, row); let orow = rowAt(OL, bh, row);
-  var di = 0.0;
-  for (var c = 0u; c < ${D}u; c++) { di = fma(dO[gr + c], o[orow + c], di); }
-  stats[2u * i + 1u] = di;
-}`;
-
-/** The backward passes' bindings (the tiled kernels share them). */
-export const BACKWARD_IO = /* wgsl */ `
+/**
+ * The backward passes' bindings (the tiled kernels share them), reads then writes: the dQ pass
+ * reads O (for D) where the dK/dV pass reads the statistics, and writes D beside dQ.
+ */
+export const backwardIO = (dq: boolean) => /* wgsl */ `
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read> pad: array<f32>;
-@group(0) @binding(5) var<storage, read> stats: array<f32>;
+${
+  dq
+    ? `@group(0) @binding(5) var<storage, read> dO: array<f32>;
+@group(0) @binding(6) var<storage, read> o: array<f32>;
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> stats: array<f32>;`
+    : `@group(0) @binding(5) var<storage, read> stats: array<f32>;
 @group(0) @binding(6) var<storage, read> dO: array<f32>;
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;`;
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;`
+}`;
 
-/** Per query row: dQ. */
-export const attentionGradQWGSL = (D: number) => /* wgsl */ `
-${BACKWARD_IO}
+/** Per query row: D_i, then dQ. */
+export const attentionGradQWGSL = memoWGSL((D: number) => /* wgsl */ `
+${backwardIO(true)}
 ${COMMON(D)}
 ${MAIN}
   let Tq = param(1); let Tk = param(2);
@@ -124,8 +122,12 @@ ${MAIN}
   var dov: array<f32, ${D}>;
   var acc: array<f32, ${D}>;
   let qr = rowAt(QL, bh, row); let gr = rowAt(GL, bh, row);
-  for (var c = 0u; c < D; c++) { qv[c] = q[qr + c] * scale; dov[c] = dO[gr + c]; acc[c] = 0.0; }
-  let li = stats[2u * i]; let di = stats[2u * i + 1u];
+  let fr = rowAt(FL, bh, row);
+  var di = 0.0;
+  for (var c = 0u; c < D; c++) {
+    qv[c] = q[qr + c] * scale; dov[c] = dO[gr + c]; acc[c] = 0.0; di = fma(dov[c], o[fr + c], di);
+  }
+  let li = stats[2u * i]; stats[2u * i + 1u] = di;
   // a key row's address is base + j * stride: hoisted, since every param read is a load
   let k0 = rowAt(KL, bh, 0u); let ks = param(KL + 3u); let v0 = rowAt(VL, bh, 0u); let vs = param(VL + 3u);
   for (var j = 0u; j < Tk; j++) {
@@ -138,11 +140,11 @@ ${MAIN}
   }
   let orow = rowAt(OL, bh, row);
   for (var c = 0u; c < D; c++) { out[orow + c] = acc[c] * scale; }
-}`;
+}`);
 
 /** Per key row: dK and dV, into one buffer (dV at dK's place + params[27]). */
-export const attentionGradKVWGSL = (D: number) => /* wgsl */ `
-${BACKWARD_IO}
+export const attentionGradKVWGSL = memoWGSL((D: number) => /* wgsl */ `
+${backwardIO(false)}
 ${COMMON(D)}
 ${MAIN}
   let Tq = param(1); let Tk = param(2);
@@ -170,4 +172,4 @@ ${MAIN}
   }
   let at = rowAt(OL, bh, j); let dvAt = param(${LAYOUT.dV}) + at; // read once: stores may alias params
   for (var c = 0u; c < D; c++) { out[at + c] = dk[c] * scale; out[dvAt + c] = dv[c]; }
-}`;
+}`);

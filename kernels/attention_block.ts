@@ -8,10 +8,10 @@
 // R rows' registers (q, o, and their running softmax statistics) are what buys the speed.
 //
 //   forward  thread = (bh, R query rows):  online softmax over the keys, o = P V, lse per row
-//   dQ       thread = (bh, R query rows):  dQ_i = scale * sum_j P_ij (dO_i . V_j - D_i) K_j
+//   dQ       thread = (bh, R query rows):  D_i = dO_i . O_i, dQ_i = scale * sum_j P_ij (dO_i . V_j - D_i) K_j
 //   dK, dV   thread = (bh, R key rows):    dV_j = sum_i P_ij dO_i,  dK_j = scale * sum_i dS_ij Q_i
 //
-// Texture form (`texture`; CPU adapters): q, k, v and dO come as rgba32float textures
+// Texture form (`texture`; CPU adapters): q, k, v and dO (not O) come as rgba32float textures
 // (tensor/ops/texture.ts, rowsTexture), addressed through their layouts in params with the offset
 // left out: row (b, h, t) starts at texel (r % st / 4, r / st), r = b sb + h sh + t st. Row t + j
 // of a head is then j texels below row t. llvmpipe fetches texels 7-10x faster than it loads from
@@ -22,7 +22,8 @@
 // params: as kernels/attention.ts.
 
 import { LAYOUT, ROW_LAYOUT } from "./attention.ts";
-import { MAIN, PARAMS } from "./common.ts";
+import type { AttentionPass } from "./attention_tiled.ts";
+import { MAIN, memoWGSL, PARAMS } from "./common.ts";
 
 const range = (n: number) => [...Array(n).keys()];
 
@@ -107,17 +108,25 @@ ${
   // under the causal mask no row of the block sees a key past its last row's
   let jEnd = select(Tk, u32(clamp(i32(min(row0 + ${R}u, Tq) + Tk) - i32(Tq), 0, i32(Tk))), param(5) != 0u);`;
 
-/** The inputs' bindings, 1 to 4 (6 with the backward's): rows in storage or (texture form) textures. */
-function inputs(texture: boolean, backward: boolean): string {
-  const names = backward ? ["q", "k", "v", "pad", "stats", "dO"] : ["q", "k", "v", "pad"];
-  const decl = (n: string) =>
+/**
+ * A pass's bindings, in the op's order (its reads, then its writes): q, k, v and dO as rows in
+ * storage or, in the texture form, textures. The dQ pass reads O and writes the statistics' D.
+ */
+function bindings(texture: boolean, pass: AttentionPass): string {
+  const [reads, writes] = {
+    forward: [["q", "k", "v", "pad"], ["o", "stats"]],
+    dq: [["q", "k", "v", "pad", "dO", "o"], ["out", "stats"]],
+    dkv: [["q", "k", "v", "pad", "stats", "dO"], ["out"]],
+  }[pass];
+  const decl = (n: string, access: string) =>
     n === "pad" || n === "stats"
-      ? `<storage, read> ${n}: array<f32>`
-      : texture
+      ? `<storage, ${access}> ${n}: array<f32>`
+      : texture && TEXTURE_OF[n]
       ? ` ${TEXTURE_OF[n]}: texture_2d<f32>`
-      : `<storage, read> ${n}: array<vec4<f32>>`;
-  const bindings = names.map((n, i) => `@group(0) @binding(${i + 1}) var${decl(n)};`).join("\n");
-  return !texture ? bindings : `${bindings}
+      : `<storage, ${access}> ${n}: array<vec4<f32>>`;
+  const lines = [...reads.map((n) => decl(n, "read")), ...writes.map((n) => decl(n, "read_write"))]
+    .map((d, i) => `@group(0) @binding(${i + 1}) var${d};`).join("\n");
+  return !texture ? lines : `${lines}
 /** the texel where row t of head bh starts (see above) */
 fn texelOf(L: u32, bh: u32, t: u32) -> vec2<u32> {
   let r = (bh / param(3)) * param(L + 1u) + (bh % param(3)) * param(L + 2u) + t * param(L + 3u);
@@ -126,12 +135,10 @@ fn texelOf(L: u32, bh: u32, t: u32) -> vec2<u32> {
 }
 
 /** The forward for R query rows per thread (`texture`: the texture form). */
-export function attentionBlockWGSL(D: number, R: number, texture = false): string {
+function attentionBlockSource(D: number, R: number, texture = false): string {
   const rs = rows(texture);
   return /* wgsl */ `
-${inputs(texture, false)}
-@group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> stats: array<f32>;
+${bindings(texture, "forward")}
 ${COMMON}
 ${MAIN}
 ${QUERY_BLOCK(R, rs)}
@@ -172,23 +179,29 @@ ${range(D / 4).map((c) => `    o[orow + ${c}u] = o${r}_${c} * inv;`).join("\n")}
 }`;
 }
 
+export const attentionBlockWGSL = memoWGSL(attentionBlockSource);
+
 /** The backward passes' bindings and helpers, up to the thread's flat index. */
-const backwardHead = (texture: boolean) => /* wgsl */ `
-${inputs(texture, true)}
-@group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
+const backwardHead = (texture: boolean, pass: AttentionPass) => /* wgsl */ `
+${bindings(texture, pass)}
 ${COMMON}
 ${MAIN}`;
 
-/** dQ for R query rows per thread. */
-export function attentionBlockGradQWGSL(D: number, R: number, texture = false): string {
+/** D_i = dO_i . O_i (into the statistics, for the dK/dV pass), then dQ, for R query rows per thread. */
+function attentionBlockGradQSource(D: number, R: number, texture = false): string {
   const rs = rows(texture);
   return /* wgsl */ `
-${backwardHead(texture)}
+${backwardHead(texture, "dq")}
 ${QUERY_BLOCK(R, rs)}
 ${rs.setup}
 ${loadRows(rs, "q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
 ${loadRows(rs, "g", "dO", (r) => rs.at("GL", `t${r}`), R, D).join("\n")}
-${range(R).map((r) => `  let lse${r} = stats[2u * sr${r}]; let di${r} = stats[2u * sr${r} + 1u];`).join("\n")}
+${
+    range(R).map((r) =>
+      `  let lse${r} = stats[2u * sr${r}]; let fr${r} = row4(FL, bh, t${r});
+  let di${r} = ${range(D / 4).map((c) => `dot(g${r}_${c}, o[fr${r} + ${c}u])`).join(" + ")};`
+    ).join("\n")
+  }
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var dq${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
   for (var j = 0u; j < jEnd; j++) {
     ${rs.step("kr", "KL")} ${rs.step("vr", "VL")} let shown = keyShown(bh, j);
@@ -213,7 +226,7 @@ ${
 ${
     range(R).map((r) =>
       `  if (row0 + ${r}u < Tq) {
-    let at = row4(OL, bh, t${r});
+    let at = row4(OL, bh, t${r}); stats[2u * sr${r} + 1u] = di${r};
 ${range(D / 4).map((c) => `    out[at + ${c}u] = dq${r}_${c} * scale;`).join("\n")}
   }`
     ).join("\n")
@@ -221,11 +234,13 @@ ${range(D / 4).map((c) => `    out[at + ${c}u] = dq${r}_${c} * scale;`).join("\n
 }`;
 }
 
+export const attentionBlockGradQWGSL = memoWGSL(attentionBlockGradQSource);
+
 /** dK and dV for R key rows per thread, into one buffer (dV at dK's place + params[27]). */
-export function attentionBlockGradKVWGSL(D: number, R: number, texture = false): string {
+function attentionBlockGradKVSource(D: number, R: number, texture = false): string {
   const rs = rows(texture);
   return /* wgsl */ `
-${backwardHead(texture)}
+${backwardHead(texture, "dkv")}
   let Tq = param(1); let Tk = param(2);
   let blocks = (Tk + ${R - 1}u) / ${R}u;
   if (i >= param(0) * blocks) { return; }
@@ -249,9 +264,10 @@ ${
     ).join("\n")
   }
 ${
-    range(R).map((r) => `  let shown${r} = jb + ${r}u < Tk && keyShown(bh, min(jb + ${r}u, Tk - 1u));`).join(
-      "\n",
-    )
+    range(R).map((r) => `  let shown${r} = jb + ${r}u < Tk && keyShown(bh, min(jb + ${r}u, Tk - 1u));`)
+      .join(
+        "\n",
+      )
   }
 ${
     range(R).flatMap((r) =>
@@ -302,3 +318,5 @@ ${
   }
 }`;
 }
+
+export const attentionBlockGradKVWGSL = memoWGSL(attentionBlockGradKVSource);

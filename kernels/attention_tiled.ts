@@ -5,7 +5,7 @@
 // the op only swaps the code and the grid.
 //
 //   forward  workgroup = (bh, block of query rows):  walks K/V tiles, online softmax, o and lse
-//   dQ       workgroup = (bh, block of query rows):  walks K/V tiles, P from lse, dS with D
+//   dQ       workgroup = (bh, block of query rows):  D = dO . O, walks K/V tiles, P from lse, dS with D
 //   dK, dV   workgroup = (bh, block of key rows):    walks Q/dO tiles, P and dS from lse and D
 //
 // Tiling: 64 threads per workgroup, `split` threads per owned row, tiles of `bc` rows.
@@ -42,8 +42,8 @@
 // (kernels/matmul_tiled.ts), so these variants are gpuOnly: the tuner tries them only on real
 // GPUs; llvmpipe runs them only in the tests.
 
-import { BACKWARD_IO, FORWARD_IO, LAYOUT, ROW_LAYOUT } from "./attention.ts";
-import { PARAMS } from "./common.ts";
+import { backwardIO, FORWARD_IO, LAYOUT, ROW_LAYOUT } from "./attention.ts";
+import { memoWGSL, PARAMS } from "./common.ts";
 
 export interface AttentionTileConfig {
   /** rows of the other side (keys for forward / dQ, queries for dK / dV) per loaded tile */
@@ -82,7 +82,7 @@ export function attentionTiledGrid(
 }
 
 /** The WGSL of one pass for head size D. */
-export function attentionTiledWGSL(pass: AttentionPass, D: number, c: AttentionTileConfig): string {
+function attentionTiledSource(pass: AttentionPass, D: number, c: AttentionTileConfig): string {
   if (!attentionTiledFits(pass, D, c)) {
     throw new Error(
       `attention tiled ${pass} D ${D} bc ${c.bc} split ${c.split}: ${
@@ -151,7 +151,7 @@ ${pairs.map(([x, tile], d) => `      part[${partAt(d, "half", "tr")}] = ${dotTil
   };
 
   const head = /* wgsl */ `
-${pass === "forward" ? FORWARD_IO : BACKWARD_IO}
+${pass === "forward" ? FORWARD_IO : backwardIO(pass === "dq")}
 ${PARAMS}
 const D: u32 = ${D}u;
 ${ROW_LAYOUT}
@@ -197,7 +197,11 @@ ${
   var m = bitcast<f32>(0xff800000u); var l = 0.0;`
         : `${regs("g", "dO", "GL")}
 ${zeros("dq")}
-  let lse = stats[2u * (bh * Tq + r)]; let di = stats[2u * (bh * Tq + r) + 1u];`
+  let lse = stats[2u * (bh * Tq + r)];
+  // D_i = dO_i . O_i over the whole row (with split 2 both threads of a row work it out)
+  let gRow = rowAt(GL, bh, r); let fRow = rowAt(FL, bh, r);
+  var di = 0.0;
+  for (var c = 0u; c < D; c++) { di = fma(dO[gRow + c], o[fRow + c], di); }`
     }
   let kb = rowAt(KL, bh, 0u); let ks = param(KL + 3u); let vb = rowAt(VL, bh, 0u); let vs = param(VL + 3u);
   // under the causal mask no row of the block sees a key past its last row's last visible one
@@ -220,7 +224,8 @@ ${
         ? `    let inv = select(0.0, 1.0 / l, l > 0.0);
 ${cols.map((i) => `    ${store("o", "at", i * W, `o${i} * inv`)}`).join("\n")}
     if (half == 0u) { stats[2u * (bh * Tq + row)] = m + log(l); }`
-        : cols.map((i) => `    ${store("out", "at", i * W, `dq${i} * scale`)}`).join("\n")
+        : `    if (half == 0u) { stats[2u * (bh * Tq + row) + 1u] = di; }
+${cols.map((i) => `    ${store("out", "at", i * W, `dq${i} * scale`)}`).join("\n")}`
     }
   }
 }`;
@@ -265,3 +270,5 @@ ${
   }
 }`;
 }
+
+export const attentionTiledWGSL = memoWGSL(attentionTiledSource);

@@ -24,7 +24,7 @@
 // params: stats [eps bits]; the others [vectors in x] (bounds). Per-channel vectors are [C]
 // tensors (stats [2, C]: mean, rstd).
 
-import { MAIN, PARAMS } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS } from "./common.ts";
 
 export interface BnDims {
   N: number;
@@ -71,7 +71,7 @@ fn at(c: u32, j: u32) -> u32 { return ((j / Q) * C + c) * Q + j % Q; }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
   let c = wid.x; let lid = lid3.x;`;
 
-export const bnStatsWGSL = (g: BnDims) => /* wgsl */ `
+export const bnStatsWGSL = memoWGSL((g: BnDims) => /* wgsl */ `
 ${header(g)}
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read_write> stats: array<f32>;
@@ -83,9 +83,9 @@ ${PER_CHANNEL}
   for (var j = lid; j < N * Q; j += 64u) { let d = x[at(c, j)] - mean; v += d * d; }
   let rstd = inverseSqrt(reduce(total(v), lid) / M + bitcast<f32>(param(0)));
   if (lid == 0u) { stats[c] = mean; stats[C + c] = rstd; }
-}`;
+}`);
 
-export const bnNormalizeWGSL = (g: BnDims, e: BnEpilogue = {}) => /* wgsl */ `
+export const bnNormalizeWGSL = memoWGSL((g: BnDims, e: BnEpilogue = {}) => /* wgsl */ `
 ${header(g)}
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> stats: array<f32>;
@@ -99,14 +99,17 @@ ${MAIN}
   let c = (i / Q) % C;
   let v = (x[i] - stats[c]) * (stats[C + c] * w[c]) + b[c]${e.residual ? " + r[i]" : ""};
   y[i] = ${e.relu ? "max(v, T(0.0))" : "v"};
-}`;
+}`);
 
 /** dz at element k: dy, or dy where the relu let y through. */
 const dz = (relu: boolean | undefined, k: string) =>
   relu ? `select(T(0.0), dy[${k}], y[${k}] > T(0.0))` : `dy[${k}]`;
 
 /** `batch`: the statistics came from this batch (training), so dx has their terms too. */
-export const bnGradSumsWGSL = (g: BnDims, { relu, batch }: { relu?: boolean; batch: boolean }) => /* wgsl */ `
+export const bnGradSumsWGSL = memoWGSL((
+  g: BnDims,
+  { relu, batch }: { relu?: boolean; batch: boolean },
+) => /* wgsl */ `
 ${header(g)}
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> dy: array<T>;${
@@ -127,10 +130,10 @@ ${PER_CHANNEL}
     k[c] = sy; k[C + c] = sxy; k[2u * C + c] = mean; k[3u * C + c] = rstd * w[c];
     k[4u * C + c] = ${batch ? "sy / M" : "0.0"}; k[5u * C + c] = ${batch ? "rstd * sxy / M" : "0.0"};
   }
-}`;
+}`);
 
 /** `residual`: also write dr = dz. */
-export const bnGradWGSL = (g: BnDims, { relu, residual }: BnEpilogue) => /* wgsl */ `
+export const bnGradWGSL = memoWGSL((g: BnDims, { relu, residual }: BnEpilogue) => /* wgsl */ `
 ${header(g)}
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> dy: array<T>;${
@@ -147,14 +150,14 @@ ${MAIN}
   dx[i] = k[3u * C + c] * (d - k[4u * C + c] - (x[i] - k[2u * C + c]) * k[5u * C + c]);${
   residual ? "\n  dr[i] = d;" : ""
 }
-}`;
+}`);
 
 /**
  * An eval batchnorm after a conv, folded into the conv's epilogue (kernels/epilogue.ts): one thread
  * per channel, scale = w / sqrt(var + eps), shift = b - (mean - conv bias) * scale.
  * params: [C, eps bits].
  */
-export const bnFoldWGSL = (convBias: boolean) => /* wgsl */ `
+export const bnFoldWGSL = memoWGSL((convBias: boolean) => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -169,10 +172,10 @@ ${MAIN}
   let s = w[i] * inverseSqrt(variance[i] + bitcast<f32>(param(1)));
   scale[i] = s;
   shift[i] = b[i] - (mean[i]${convBias ? " - cb[i]" : ""}) * s;
-}`;
+}`);
 
 /** params: [C, momentum, eps, M / (M - 1) (f32 bits)]; var = 1 / rstd^2 - eps, unbiased. */
-export const bnRunningWGSL = () => /* wgsl */ `
+export const bnRunningWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> stats: array<f32>;
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;
@@ -185,4 +188,4 @@ ${MAIN}
   let unbiased = (1.0 / (rstd * rstd) - eps) * bitcast<f32>(param(3));
   mean[i] = mix(mean[i], stats[i], momentum);
   variance[i] = mix(variance[i], unbiased, momentum);
-}`;
+}`);

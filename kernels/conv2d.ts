@@ -13,7 +13,7 @@
 // an inference conv + batchnorm (+ add) (+ relu) writes y once. Its buffers bind between the
 // inputs and `out`; without one the code is what it was.
 
-import { MAIN, PARAMS } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS } from "./common.ts";
 import { type Epilogue, epilogueBuffers, epilogueDecls, epilogueExpr } from "./epilogue.ts";
 import { type GemmConfig, gemmWGSL } from "./gemm.ts";
 
@@ -40,7 +40,7 @@ ${MAIN}
   let t = i32(i);`;
 
 /** a = x [N, Cin, H, W], b = w [Cout, Cig, KH, KW], out = y [N, Cout, OH, OW] (epilogue applied) */
-export const conv2dWGSL = (e?: Epilogue) =>
+export const conv2dWGSL = memoWGSL((e?: Epilogue) =>
   /* wgsl */ `${head(e)}
   let ow = t % OW; let oh = (t / OW) % OH; let co = (t / (OW * OH)) % Cout; let n = t / (OW * OH * Cout);
   let g = co / Cog;
@@ -57,10 +57,11 @@ export const conv2dWGSL = (e?: Epilogue) =>
     }
   }
   out[i] = ${epilogueExpr(e, "acc", { s: "scale[co]", h: "shift[co]", r: "res[i]" })};
-}`;
+}`
+);
 
 /** a = dy [N, Cout, OH, OW], b = w [Cout, Cig, KH, KW], out = dx [N, Cin, H, W] */
-export const conv2dInputGradWGSL = () =>
+export const conv2dInputGradWGSL = memoWGSL(() =>
   /* wgsl */ `${head()}
   let iw = t % W; let ih = (t / W) % H; let c = (t / (W * H)) % Cin; let n = t / (W * H * Cin);
   let g = c / Cig; let ci = c % Cig;
@@ -77,10 +78,11 @@ export const conv2dInputGradWGSL = () =>
     }
   }
   out[i] = acc;
-}`;
+}`
+);
 
 /** a = x [N, Cin, H, W], b = dy [N, Cout, OH, OW], out = dw [Cout, Cig, KH, KW] */
-export const conv2dWeightGradWGSL = () =>
+export const conv2dWeightGradWGSL = memoWGSL(() =>
   /* wgsl */ `${head()}
   let kw = t % KW; let kh = (t / KW) % KH; let ci = (t / (KW * KH)) % Cig; let co = t / (KW * KH * Cig);
   let c = (co / Cog) * Cig + ci;
@@ -97,7 +99,8 @@ export const conv2dWeightGradWGSL = () =>
     }
   }
   out[i] = acc;
-}`;
+}`
+);
 
 // ---- implicit GEMM ------------------------------------------------------------------------------
 // The same three products as GEMMs for the register-blocked template (kernels/gemm.ts), one group
@@ -145,7 +148,7 @@ const gemmIO = (e?: Epilogue) => io(e).replace(" a: ", " a_: ").replace(" b: ", 
 const each = (n: number, f: (i: number) => string) => [...Array(n).keys()].map(f).join("\n");
 
 /** forward: a_ = x, b_ = w, out = y (epilogue applied at the store; never split-K) */
-export const conv2dGemmWGSL = (c: GemmConfig, dims: ConvDims, e?: Epilogue) =>
+export const conv2dGemmWGSL = memoWGSL((c: GemmConfig, dims: ConvDims, e?: Epilogue) =>
   gemmWGSL({
     decls: gemmIO(e) + convConsts(dims),
     setup: `${DIMS}
@@ -166,10 +169,11 @@ ${
         ? `let co = g * Cog + m0 + ${i}u; let o = (nb${j} * Cout + co) * OH * OW + p${j}; ` +
           `out[o] = ${epilogueExpr(e, v, { s: "scale[co]", h: "shift[co]", r: "res[o]" })};`
         : `out[(nb${j} * Cout + g * Cog + m0 + ${i}u) * OH * OW + p${j}] = ${v};`,
-  }, c);
+  }, c)
+);
 
 /** input gradient: a_ = dy, b_ = w, out = dx */
-export const conv2dInputGradGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
+export const conv2dInputGradGemmWGSL = memoWGSL((c: GemmConfig, dims: ConvDims) =>
   gemmWGSL({
     decls: gemmIO() + convConsts(dims),
     setup: `${DIMS}
@@ -186,10 +190,11 @@ ${
       `y${j} >= kh && x${j} >= kw && (y${j} - kh) % sh == 0 && (x${j} - kw) % sw == 0 && ` +
       `u32((y${j} - kh) / sh) < OH && u32((x${j} - kw) / sw) < OW)`,
     store: (i, j, v) => `out[(nb${j} * Cin + g * Cig + m0 + ${i}u) * H * W + p${j}] = ${v};`,
-  }, c);
+  }, c)
+);
 
 /** weight gradient: a_ = x, b_ = dy, out = dw */
-export const conv2dWeightGradGemmWGSL = (c: GemmConfig, dims: ConvDims) =>
+export const conv2dWeightGradGemmWGSL = memoWGSL((c: GemmConfig, dims: ConvDims) =>
   gemmWGSL({
     decls: gemmIO() + convConsts(dims),
     setup: `${DIMS}
@@ -208,4 +213,5 @@ ${
       `select(0.0, a_[xb + (ci${j} * H + u32(ih + kh${j})) * W + u32(iw + kw${j})], ` +
       `u32(ih + kh${j}) < H && u32(iw + kw${j}) < W)`,
     store: (i, j, v) => `out[split * Cout * N + (g * Cog + m0 + ${i}u) * N + n0 + ${j}u] = ${v};`,
-  }, c);
+  }, c)
+);

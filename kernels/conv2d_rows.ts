@@ -29,7 +29,7 @@
 // act(c * scale + shift + residual) before its 4 scalar stores. Bindings: x, wt, the epilogue's
 // buffers, then y.
 
-import { PARAMS } from "./common.ts";
+import { memoWGSL, PARAMS } from "./common.ts";
 import { convConsts, type ConvDims } from "./conv2d.ts";
 import { type Epilogue, epilogueBuffers, epilogueDecls, epilogueExpr } from "./epilogue.ts";
 
@@ -55,7 +55,7 @@ export function rowsTextureBlock({ tn, tr = 1 }: RowsConfig, g: ConvDims): { XR:
 const range = (n: number) => [...Array(n).keys()];
 
 /** `flip`: the input-gradient form (see above); `epilogue`: the fused forward. Not both. */
-export function conv2dRowsWGSL(
+function conv2dRowsSource(
   cfg: RowsConfig,
   g: ConvDims,
   { flip = false, epilogue: e, XP = 1 }: { flip?: boolean; epilogue?: Epilogue; XP?: number } = {},
@@ -180,6 +180,8 @@ ${range(4).map((k) => `    y[${o} + ${k}u * OH * OW] = ${e ? `v${c}` : c}[${k}];
 }`;
 }
 
+export const conv2dRowsWGSL = memoWGSL(conv2dRowsSource);
+
 /** Workgroups: x over row chunks (32 per workgroup), y over blocks of TM channels, z over groups. */
 export const conv2dRowsGrid = ({ tm, tn, tr = 1 }: RowsConfig, g: ConvDims): [number, number, number] => [
   Math.ceil((g.N * Math.ceil(g.OH / tr) * Math.ceil(g.OW / tn)) / 32),
@@ -211,7 +213,7 @@ export interface WeightRowsConfig {
   texture?: boolean;
 }
 
-export function conv2dRowsWeightGradWGSL(
+function conv2dRowsWeightGradSource(
   { tco, tci, splits, texture }: WeightRowsConfig,
   g: ConvDims,
   { XP = 1, DP = 1 }: { XP?: number; DP?: number } = {},
@@ -310,6 +312,8 @@ ${taps.map((t) => `    out[at + ${t}u] = dot(${acc(o, c, t)}, vec4<f32>(1.0));`)
 }`;
 }
 
+export const conv2dRowsWeightGradWGSL = memoWGSL(conv2dRowsWeightGradSource);
+
 export const conv2dRowsWeightGradGrid = (
   { tco, tci, splits }: WeightRowsConfig,
   g: ConvDims,
@@ -327,7 +331,7 @@ export const conv2dRowsWeightGradGrid = (
 // multiply-adds of the exact product, most of them by zero, yet faster on llvmpipe than the
 // implicit GEMM's per-element index arithmetic. One thread per output element.   params: [n]
 
-export function zeroInsertWGSL(g: ConvDims, Hd: number, Wd: number): string {
+function zeroInsertSource(g: ConvDims, Hd: number, Wd: number): string {
   const [sh, sw] = g.s;
   return /* wgsl */ `
 ${PARAMS}
@@ -344,3 +348,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   dyz[at] = select(0.0, dy[src], hit);
 }`;
 }
+
+export const zeroInsertWGSL = memoWGSL(zeroInsertSource);

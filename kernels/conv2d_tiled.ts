@@ -47,7 +47,7 @@
 // their speed has not been measured on this project's CPU-only build machine.
 // params: [G] (unused by the shader: everything it needs is compiled in).
 
-import { PARAMS } from "./common.ts";
+import { memoWGSL, PARAMS } from "./common.ts";
 import { convConsts, type ConvDims } from "./conv2d.ts";
 import { type Epilogue, epilogueBuffers, epilogueDecls, epilogueExpr } from "./epilogue.ts";
 import { slabIndex, type TiledConfig, tiledGemmWGSL } from "./matmul_tiled.ts";
@@ -208,7 +208,7 @@ fn store(bt: u32, m: u32, n: u32, rows: u32, cols: u32, v: vec4<f32>) {
  * One pass's kernel. Bindings: the two inputs as tensor/ops/conv.ts passes them (forward x, w;
  * input dy, w; weight x, dy), the epilogue's buffers (forward only), then out.
  */
-export function conv2dTiledWGSL(which: ConvPass, c: ConvTiledConfig, dims: ConvDims, e?: Epilogue): string {
+function conv2dTiledSource(which: ConvPass, c: ConvTiledConfig, dims: ConvDims, e?: Epilogue): string {
   const S = c.splitK ?? 1;
   if (S > 1 && which !== "weight") throw new Error(`conv2d tiled: split-K is for the weight gradient`);
   if (e && which !== "forward") throw new Error(`conv2d tiled: the epilogue is for the forward conv`);
@@ -245,6 +245,8 @@ ${elements((BN * c.bk) / 256).map(element("b", p.B, BN, "N")).join("\n")}`,
     storeFn: p.store,
   });
 }
+
+export const conv2dTiledWGSL = memoWGSL(conv2dTiledSource);
 
 /** Workgroups: x over M tiles (consecutive ones share B's slab in cache), y over N tiles, z over G * S. */
 export function conv2dTiledGrid(

@@ -8,9 +8,9 @@
 //     dx_nc  = g_n (exp(x_nc - lse_n) - (1 - e) [c == t_n] - e / C)   (0 where t_n is ignored)
 // params: [N, C, ignore (i32 bits), e (f32 bits)]
 
-import { MAIN, PARAMS, WG_REDUCE } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS, WG_REDUCE } from "./common.ts";
 
-export const crossEntropyWGSL = () => /* wgsl */ `
+export const crossEntropyWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> t: array<i32>;
@@ -42,9 +42,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     loss[n] = select(0.0, l - (1.0 - e) * xt - e * total / f32(C), ok);
     lse[n] = l;
   }
-}`;
+}`);
 
-export const crossEntropyGradWGSL = () => /* wgsl */ `
+export const crossEntropyGradWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> t: array<i32>;
@@ -60,4 +60,4 @@ ${MAIN}
   let hot = select(0.0, 1.0 - e, u32(tn) == c);
   let d = exp(x[i] - lse[n]) - hot - e / f32(C);
   dx[i] = select(0.0, g[n] * d, tn != bitcast<i32>(param(2)));
-}`;
+}`);

@@ -6,7 +6,7 @@
 // copies; the output is written through a view too, which makes `copy` a strided scatter (used by
 // contiguous, concat, pad and in-place assignment).
 
-import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS, VIEW_OFFSET } from "./common.ts";
 
 export const MATH = /* wgsl */ `
 // Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below f32 resolution near 1.
@@ -112,17 +112,20 @@ ${bases}  for (var e = 0u; e < ${PER_THREAD}u; e = e + 1u) {
 
 // `access` lists the output first, then the operands.
 /** `expr` is a WGSL expression in `x`. */
-export const unaryWGSL = (expr: string, access: Access[]) => kernel(["x"], expr, access);
+export const unaryWGSL = memoWGSL((expr: string, access: Access[]) => kernel(["x"], expr, access));
 /** `expr` is a WGSL expression in `a` and `b`. */
-export const binaryWGSL = (expr: string, access: Access[]) => kernel(["a", "b"], expr, access);
-export const whereWGSL = (access: Access[]) => kernel(["c", "a", "b"], "select(b, a, c != 0.0)", access);
+export const binaryWGSL = memoWGSL((expr: string, access: Access[]) => kernel(["a", "b"], expr, access));
+export const whereWGSL = memoWGSL((access: Access[]) =>
+  kernel(["c", "a", "b"], "select(b, a, c != 0.0)", access)
+);
 
 /** out += x in place (the output binding is read_write: a buffer may not be bound twice). */
-export const accumulateWGSL = (access: Access[]) => kernel(["x"], (o) => `out[${o}] + x`, access);
+export const accumulateWGSL = memoWGSL((access: Access[]) => kernel(["x"], (o) => `out[${o}] + x`, access));
 
 /** Strided copy of i32 data (index tensors move through views too). */
-export const copyI32WGSL = (access: Access[]) =>
+export const copyI32WGSL = memoWGSL((access: Access[]) =>
   kernel(["x"], "x", access, "i32").replace(
     "var<storage, read> x_: array<f32>",
     "var<storage, read> x_: array<i32>",
-  );
+  )
+);

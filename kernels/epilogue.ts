@@ -11,7 +11,7 @@
 // Bindings: the epilogue's buffers follow the kernel's inputs in the order scale [C], shift [C],
 // res (NCHW, as y), each only when present; the output binds after them.
 
-import { MAIN, PARAMS } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS } from "./common.ts";
 
 export interface Epilogue {
   scale: boolean;
@@ -59,7 +59,7 @@ export function epilogueExpr(
  * The epilogue as its own pass, for 1x1 convs computed by matmul: x is the matmul's NCHW output,
  * one thread per element. params: [total, C, HW]
  */
-export const convEpilogueWGSL = (e: Epilogue) => /* wgsl */ `
+export const convEpilogueWGSL = memoWGSL((e: Epilogue) => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 ${epilogueDecls(e, 2)}
@@ -68,4 +68,4 @@ ${MAIN}
   if (i >= param(0)) { return; }
   let c = (i / param(2)) % param(1);
   y[i] = ${epilogueExpr(e, "x[i]", { s: "scale[c]", h: "shift[c]", r: "res[i]" })};
-}`;
+}`);

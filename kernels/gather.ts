@@ -11,7 +11,7 @@
 // source's parameters once for several elements. The caller groups sources of similar size.
 // The binding limit (8 storage buffers per stage, the WebGPU default) bounds SOURCES + dst.
 
-import { PARAMS, VIEW_OFFSET } from "./common.ts";
+import { memoWGSL, PARAMS, VIEW_OFFSET } from "./common.ts";
 
 export const SOURCES = 6;
 /** words of params per source */
@@ -19,7 +19,7 @@ export const SOURCE_WORDS = 20;
 /** the most workgroups along x: past that, threads loop */
 export const GATHER_GROUPS = 1024;
 
-export const gatherWGSL = (strided: boolean[]) => /* wgsl */ `
+export const gatherWGSL = memoWGSL((strided: boolean[]) => /* wgsl */ `
 ${PARAMS}
 ${strided.map((_, s) => `@group(0) @binding(${s + 1}) var<storage, read> src${s}: array<f32>;`).join("\n")}
 @group(0) @binding(${strided.length + 1}) var<storage, read_write> dst: array<f32>;
@@ -40,4 +40,4 @@ ${
   }`;
   }).join("\n")
 }
-}`;
+}`);

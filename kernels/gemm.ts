@@ -14,7 +14,7 @@
 // Rows and columns past the edge are clamped on load and skipped on store, so no shape needs to
 // be a multiple of the block.
 
-import { PARAMS } from "./common.ts";
+import { memoWGSL, PARAMS } from "./common.ts";
 
 export interface GemmConfig {
   tm: number;
@@ -83,7 +83,7 @@ export function gemmGrid(batches: number, M: number, N: number, c: GemmConfig): 
 }
 
 /** Adds split-K partial sums: out[i] = sum_s part[s * n + i].   params: [n, splits] */
-export const splitSumWGSL = () => /* wgsl */ `
+export const splitSumWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -95,4 +95,4 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var acc = 0.0;
   for (var s = 0u; s < param(1); s = s + 1u) { acc += part[s * n + i]; }
   out[i] = acc;
-}`;
+}`);

@@ -8,9 +8,9 @@
 // index_mask    out[n] = t[n] != ignore                      params: [N, ignore]
 // Out-of-range indices read 0 and write nothing; callers check ranges on the host first.
 
-import { MAIN, PARAMS } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS } from "./common.ts";
 
-export const gatherWGSL = () => /* wgsl */ `
+export const gatherWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> table: array<f32>;
 @group(0) @binding(2) var<storage, read> idx: array<i32>;
@@ -20,9 +20,9 @@ ${MAIN}
   let D = param(1);
   let row = idx[i / D];
   out[i] = select(0.0, table[u32(row) * D + i % D], row >= 0 && u32(row) < param(2));
-}`;
+}`);
 
-export const scatterAddWGSL = () => /* wgsl */ `
+export const scatterAddWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read> idx: array<i32>;
@@ -39,9 +39,9 @@ ${MAIN}
     if (r.exchanged) { break; }
     old = r.old_value;
   }
-}`;
+}`);
 
-export const pickWGSL = () => /* wgsl */ `
+export const pickWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> t: array<i32>;
@@ -51,9 +51,9 @@ ${MAIN}
   let c = t[i];
   let ok = c != bitcast<i32>(param(2)) && c >= 0 && u32(c) < param(1);
   out[i] = select(0.0, x[param(3) + i * param(1) + u32(max(c, 0))], ok);
-}`;
+}`);
 
-export const pickGradWGSL = () => /* wgsl */ `
+export const pickGradWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read> t: array<i32>;
@@ -63,13 +63,13 @@ ${MAIN}
   let n = i / param(1);
   let c = t[n];
   out[i] = select(0.0, g[n], c != bitcast<i32>(param(2)) && u32(c) == i % param(1));
-}`;
+}`);
 
-export const indexMaskWGSL = () => /* wgsl */ `
+export const indexMaskWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> t: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${MAIN}
   if (i >= param(0)) { return; }
   out[i] = select(0.0, 1.0, t[i] != bitcast<i32>(param(1)));
-}`;
+}`);

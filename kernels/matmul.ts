@@ -11,7 +11,7 @@
 //   vec4      tm x 4*tnv per thread with vec4 loads, for aligned operands: the CPU adapter's kernel
 //   tiled     workgroup-tiled, for real GPUs (kernels/matmul_tiled.ts)
 
-import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS, VIEW_OFFSET } from "./common.ts";
 import { type GemmConfig, gemmWGSL } from "./gemm.ts";
 
 const BINDINGS = /* wgsl */ `
@@ -19,7 +19,7 @@ const BINDINGS = /* wgsl */ `
 @group(0) @binding(2) var<storage, read> b_: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;`;
 
-export const matmulNaiveWGSL = () => /* wgsl */ `
+export const matmulNaiveWGSL = memoWGSL(() => /* wgsl */ `
 ${PARAMS}
 ${BINDINGS}
 ${VIEW_OFFSET}
@@ -37,9 +37,9 @@ ${MAIN}
     acc = fma(a[a0 + k * sak], b_[b0 + k * sbk], acc);
   }
   out[i] = acc;
-}`;
+}`);
 
-export const matmulBlockedWGSL = (cfg: GemmConfig) =>
+export const matmulBlockedWGSL = memoWGSL((cfg: GemmConfig) =>
   gemmWGSL({
     decls: BINDINGS + VIEW_OFFSET,
     setup: `  let aBase = view_offset(b, 4u, 13u); let bBase = view_offset(b, 4u, 24u);
@@ -50,7 +50,8 @@ ${[...Array(cfg.tn).keys()].map((j) => `  let bc${j} = bBase + n_${j} * sbn;`).j
     loadA: (i) => `a[ar${i} + ak]`,
     loadB: (j) => `b_[bc${j} + bk]`,
     store: (i, j, v) => `out[(b * M + m0 + ${i}u) * N + n0 + ${j}u] = ${v};`,
-  }, cfg);
+  }, cfg)
+);
 
 /** Which dim of an operand is contiguous: A is [M, K] ("k": row-major, "m": transposed), B is [K, N]. */
 export type Vec4Layout = { a: "k" | "m"; b: "n" | "k" };
@@ -88,7 +89,7 @@ export interface Vec4Block {
  * multiple of 4, N a multiple of 4 (C is stored as vec4), and tm a multiple of 4 when a=m.
  * Rows and vec4 columns past the edge are clamped on load and skipped on store.
  */
-export function matmulVec4WGSL({ a, b }: Vec4Layout, { tm, tnv, splitK = 1, mLanes }: Vec4Block): string {
+function matmulVec4Source({ a, b }: Vec4Layout, { tm, tnv, splitK = 1, mLanes }: Vec4Block): string {
   const I = [...Array(tm).keys()], J = [...Array(tnv).keys()], Q = [0, 1, 2, 3];
   const IJ = I.flatMap((i) => J.map((j) => `${i}_${j}`));
   const kStep = a === "k" ? 4 : 1, [mLane, nLane] = mLanes ? ["x", "y"] : ["y", "x"];
@@ -152,6 +153,8 @@ ${
   }
 }`;
 }
+
+export const matmulVec4WGSL = memoWGSL(matmulVec4Source);
 
 /** Workgroups of the vec4 kernel: 8 x 8 threads, each a tm x 4 tnv block; z runs over batch x splits. */
 export const matmulVec4Grid = (

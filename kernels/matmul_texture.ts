@@ -18,7 +18,7 @@
 // of 4: tm texels of A and 4 tnv of B per step for 4 tm tnv vec4 fmas. The 8 SIMD lanes (lid.x)
 // take consecutive column blocks; workgroups step through M first (B's texels stay in cache).
 
-import { PARAMS } from "./common.ts";
+import { memoWGSL, PARAMS } from "./common.ts";
 
 /** The product's block per thread: `tm` rows x `tnv` texels (4 tnv columns) of out. */
 export interface TextureBlock {
@@ -27,7 +27,7 @@ export interface TextureBlock {
 }
 
 /** params: [batches, M, N, K]; out is [batch, M, N] contiguous, N a multiple of 4. */
-export function matmulTextureWGSL({ tm, tnv }: TextureBlock): string {
+function matmulTextureSource({ tm, tnv }: TextureBlock): string {
   const I = [...Array(tm).keys()], J = [...Array(tnv).keys()], Q = [0, 1, 2, 3];
   const acc = I.flatMap((i) => J.map((j) => `c${i}_${j}`));
   return /* wgsl */ `
@@ -67,6 +67,8 @@ ${
   }
 }`;
 }
+
+export const matmulTextureWGSL = memoWGSL(matmulTextureSource);
 
 /** Workgroups of the texture kernel: 8 x 8 threads, each a tm x 4 tnv block; z runs over batches. */
 export const matmulTextureGrid = (nb: number, M: number, N: number, { tm, tnv }: TextureBlock): [

@@ -19,7 +19,7 @@
 // The loop (`tiledGemmWGSL`) takes its operands as sources, like kernels/gemm.ts: conv2d's
 // implicit GEMMs (kernels/conv2d_tiled.ts) run through the same code.
 
-import { PARAMS, VIEW_OFFSET } from "./common.ts";
+import { memoWGSL, PARAMS, VIEW_OFFSET } from "./common.ts";
 
 export interface TiledConfig {
   /** rows / columns of C per thread: 4 or 8 */
@@ -139,7 +139,7 @@ ${
 ${src.storeFn}`;
 }
 
-export function matmulTiledWGSL({ tm, tn, bk }: TiledConfig, layout: TiledLayout, maxBytes = 16384): string {
+function matmulTiledSource({ tm, tn, bk }: TiledConfig, layout: TiledLayout, maxBytes = 16384): string {
   const BM = 16 * tm, BN = 16 * tn;
   const EA = range((BM * bk) / 256), EB = range((BN * bk) / 256);
   // where each of the thread's slab elements comes from (row / column offset, k) and goes to
@@ -175,6 +175,8 @@ fn store(bt: u32, m: u32, n: u32, M: u32, N: u32, v: vec4<f32>) {
 }`,
   }, maxBytes);
 }
+
+export const matmulTiledWGSL = memoWGSL(matmulTiledSource);
 
 export function matmulTiledGrid(
   batches: number,

@@ -10,7 +10,7 @@
 // and remainders become multiplies, which on a CPU adapter made the max-pool backward of a ResNet
 // stem ~4x faster than reading them from params. params: [total].
 
-import { MAIN, PARAMS } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS } from "./common.ts";
 
 export type PoolMode = "max" | "avg" | "adaptive";
 
@@ -92,7 +92,7 @@ function windowTaps(mode: PoolMode, q: PoolDims): string {
   ).join("\n");
 }
 
-export const poolWGSL = (mode: PoolMode, q: PoolDims) => /* wgsl */ `
+export const poolWGSL = memoWGSL((mode: PoolMode, q: PoolDims) => /* wgsl */ `
 ${COMMON(mode, q)}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -106,7 +106,7 @@ ${MAIN}
   var best = -1;
 ${windowTaps(mode, q)}
   ${mode === "max" ? "out[i] = acc;\n  arg[i] = best;" : "out[i] = acc / divisor(wh, ww, H, W, ph, pw);"}
-}`;
+}`);
 
 /**
  * Backward: the outputs whose window may hold this input, [rh.x, rh.y] x [rw.x, rw.y]. Unrolled,
@@ -145,7 +145,7 @@ function outputTaps(mode: PoolMode, q: PoolDims): string {
   ).join("\n");
 }
 
-export const poolGradWGSL = (mode: PoolMode, q: PoolDims) => /* wgsl */ `
+export const poolGradWGSL = memoWGSL((mode: PoolMode, q: PoolDims) => /* wgsl */ `
 ${COMMON(mode, q)}
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 ${mode === "max" ? "@group(0) @binding(2) var<storage, read> arg: array<i32>;" : ""}
@@ -158,4 +158,4 @@ ${MAIN}
   var acc = 0.0;
 ${outputTaps(mode, q)}
   out[i] = acc;
-}`;
+}`);

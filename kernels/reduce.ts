@@ -12,7 +12,7 @@
 // again. A bias gradient (few outputs, thousands of rows each) would otherwise run on a handful of
 // threads.
 
-import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS, VIEW_OFFSET } from "./common.ts";
 
 const OPS = {
   sum: { init: "0.0", step: "acc + v" },
@@ -22,7 +22,7 @@ const OPS = {
 };
 export type ReduceOp = keyof typeof OPS;
 
-export const reduceWGSL = (op: ReduceOp, linear = false) => /* wgsl */ `
+export const reduceWGSL = memoWGSL((op: ReduceOp, linear: boolean = false) => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -39,4 +39,4 @@ ${MAIN}
     acc = ${OPS[op].step};
   }
   out[param(40) + i] = acc;
-}`;
+}`);

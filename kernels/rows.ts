@@ -8,7 +8,7 @@
 //                                                      out = xhat * w + b, stats[r] = (mean, rstd)
 // normalize_grad          params: [rows, n]               dx from dy, xhat, rstd and w (below)
 
-import { MAIN, PARAMS, WG_REDUCE } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS, WG_REDUCE } from "./common.ts";
 
 /** The pieces a row kernel's body is written with, for one tiling. */
 function tiling(group: boolean) {
@@ -37,7 +37,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 /** Threads to launch: one per row, or a workgroup of 64 per row. */
 export const rowThreads = (rows: number, group: boolean) => (group ? rows * 64 : rows);
 
-export const softmaxWGSL = (log: boolean, group = false) => {
+export const softmaxWGSL = memoWGSL((log: boolean, group: boolean = false) => {
   const t = tiling(group);
   return /* wgsl */ `
 ${PARAMS}
@@ -61,9 +61,9 @@ ${t.head}
       : `${t.each} { out[orow + j] = exp(x[row + j] - m) / s; }`
   }
 }`;
-};
+});
 
-export const normalizeWGSL = (group = false) => {
+export const normalizeWGSL = memoWGSL((group: boolean = false) => {
   const t = tiling(group);
   return /* wgsl */ `
 ${PARAMS}
@@ -95,10 +95,10 @@ ${t.head}
     stats[2u * i + 1u] = rstd;
   }
 }`;
-};
+});
 
 /** dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w, per row.  params: [rows, n] */
-export const normalizeGradWGSL = (group = false) => {
+export const normalizeGradWGSL = memoWGSL((group: boolean = false) => {
   const t = tiling(group);
   return /* wgsl */ `
 ${PARAMS}
@@ -119,7 +119,7 @@ ${t.head}
   let rstd = stats[2u * i + 1u];
   ${t.each} { dx[row + j] = rstd * (g[row + j] * w[j] - m1 - xhat[row + j] * m2); }
 }`;
-};
+});
 
 /**
  * The affine parameters' gradients, both in one pass: out[j] = sum_r g[r, j] xhat[r, j] (the

@@ -18,9 +18,9 @@
 // params: [batches, rows, cols, R, W, padR, padC, P, batch shape(9) at 8, batch view(9) at 17,
 //          stride r at 26, stride c at 27]
 
-import { MAIN, PARAMS, VIEW_OFFSET } from "./common.ts";
+import { MAIN, memoWGSL, PARAMS, VIEW_OFFSET } from "./common.ts";
 
-export const packTextureWGSL = (aligned = false) => /* wgsl */ `
+export const packTextureWGSL = memoWGSL((aligned: boolean = false) => /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<${aligned ? "vec4<f32>" : "f32"}>;
 @group(0) @binding(2) var tex: texture_storage_2d<rgba32float, write>;
@@ -45,4 +45,4 @@ ${
 }
   }
   textureStore(tex, vec2<u32>((b % P) * W + c, (b / P) * R + r), v);
-}`;
+}`);

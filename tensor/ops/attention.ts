@@ -3,13 +3,7 @@
 // saved row log-sum-exps. K and V may be strided views into a larger KV cache.
 
 import { f32Bits } from "../../kernels/common.ts";
-import {
-  attentionGradKVWGSL,
-  attentionGradQWGSL,
-  attentionRowDotWGSL,
-  attentionWGSL,
-  LAYOUT,
-} from "../../kernels/attention.ts";
+import { attentionGradKVWGSL, attentionGradQWGSL, attentionWGSL, LAYOUT } from "../../kernels/attention.ts";
 import {
   attentionBlockGradKVWGSL,
   attentionBlockGradQWGSL,
@@ -109,32 +103,23 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
     const [dQ] = tokenMajor(B, H, Tq, D, q), [dK, dV] = tokenMajor(B, H, Tk, D, q, 2);
     if (q.device === "cpu") attentionBackwardCPU(g, qc, kc, vc, pc, gc, dQ, dK, dV);
     else {
-      gpu().run({
-        name: "attention_rowdot",
-        code: attentionRowDotWGSL(D),
-        // O's layout goes where the rowdot kernel reads it: the output's place
-        params: params(g, pc, { q: qc, k: kc, v: vc, dO: gc, out }),
-        reads: [out.storage.binding, gc.storage.binding],
-        writes: [stats.storage.binding],
-        threads: g.BH * Tq,
-      });
-      const reads = [qc, kc, vc, pc ?? qc, stats, gc].map((t) => t.storage.binding);
       // q, k, v and dO as textures once, for both passes
       const tex = textureRows(g, [qc, kc, vc, gc]), t = tex?.textures.map((texture) => ({ texture }));
-      const texReads = t ? [t[0], t[1], t[2], reads[3], reads[4], t[3]] : null;
-      const dq = { q: qc, k: kc, v: vc, dO: gc, out: dQ }, dkv = { ...dq, out: dK, dV };
+      const [Q, K, V, P, S, G, O] = [qc, kc, vc, pc ?? qc, stats, gc, out].map((x) => x.storage.binding);
+      const dq = { q: qc, k: kc, v: vc, dO: gc, out: dQ, o: out }, dkv = { ...dq, out: dK, dV, o: undefined };
+      // the dQ pass works out D_i = dO_i . O_i and writes it beside lse, for the dK/dV pass
       runPass("attention_dq", "dq", g, pc, dq, Tq, tex, {
         row: () => attentionGradQWGSL(D),
         block: (R, texture) => attentionBlockGradQWGSL(D, R, texture),
-        reads,
-        texReads,
-        writes: [dQ.storage.binding],
+        reads: [Q, K, V, P, G, O],
+        texReads: t ? [t[0], t[1], t[2], P, t[3], O] : null,
+        writes: [dQ.storage.binding, S],
       });
       runPass("attention_dkv", "dkv", g, pc, dkv, Tk, tex, {
         row: () => attentionGradKVWGSL(D),
         block: (R, texture) => attentionBlockGradKVWGSL(D, R, texture),
-        reads,
-        texReads,
+        reads: [Q, K, V, P, S, G],
+        texReads: t ? [t[0], t[1], t[2], P, S, t[3]] : null,
         writes: [dK.storage.binding],
       });
       tex?.textures.forEach((t) => gpu().textures.release(t));
@@ -212,7 +197,10 @@ function runPass(
       });
 }
 
-/** The operands of one pass: inputs, the incoming gradient (backward), the output (and dV's place). */
+/**
+ * The operands of one pass: inputs, the incoming gradient (backward), the output (and dV's place),
+ * and the forward's output (the dQ pass reads it).
+ */
 interface Operands {
   q: Tensor;
   k: Tensor;
@@ -220,6 +208,7 @@ interface Operands {
   dO: Tensor | null;
   out: Tensor;
   dV?: Tensor;
+  o?: Tensor;
 }
 
 /** A row layout as the kernels take it (kernels/attention.ts): offset, then the b, h and t strides. */
@@ -230,7 +219,9 @@ const layout = (
 /** The blocked kernels load rows as vec4s: the head size and every layout must allow it. */
 const fitsBlocks = (g: Geometry, io: Operands) => (variant: Variant) =>
   !variant.attnRows ||
-  [g.D, ...[io.q, io.k, io.v, io.dO, io.out, io.dV ?? null].flatMap(layout)].every((x) => x % 4 === 0);
+  [g.D, ...[io.q, io.k, io.v, io.dO, io.out, io.dV ?? null, io.o ?? null].flatMap(layout)].every((x) =>
+    x % 4 === 0
+  );
 
 /** `textures`: the layouts of q, k, v (and dO) in their textures, for the texture form. */
 function params(g: Geometry, pad: Tensor | null, io: Operands, textures: number[][] = []): number[] {
@@ -244,8 +235,9 @@ function params(g: Geometry, pad: Tensor | null, io: Operands, textures: number[
     pad ? 1 : 0,
     ...[io.q, io.k, io.v, io.dO, io.out].flatMap((t, i) => textures[i] ?? layout(t)),
     io.dV ? io.dV.offset - io.out.offset : 0,
+    ...layout(io.o ?? null),
   ];
-  if (p.length !== LAYOUT.dV + 1) throw new Error("internal: attention params");
+  if (p.length !== LAYOUT.o + 4) throw new Error("internal: attention params");
   return p;
 }
 

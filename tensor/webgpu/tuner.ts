@@ -54,8 +54,8 @@ class Tuner {
   #entries: Map<string, Entry> | null = null;
   /** the cache file `#entries` came from: another one (CAPTIONER_CACHE_DIR changed) is read afresh */
   #loadedFrom = "";
-  /** key + winner's code -> whether the entry knows the candidates' code (see `confirm`) */
-  #confirmed = new Map<string, boolean>();
+  /** key -> winner's code -> whether the entry knows the candidates' code (see `confirm`) */
+  #confirmed = new Map<string, Map<string, boolean>>();
   #pending = new Map<string, Promise<void>>();
   #slug: string | null = null;
 
@@ -89,11 +89,13 @@ class Tuner {
    * differs (sizes that only the losing kernels compile in) is taken as measured.
    */
   confirm(key: string, code: string, codes: () => string[]): boolean {
-    const id = `${key}\n${code}`;
-    let known = this.#confirmed.get(id);
+    // by key, then by code: kernels' code strings are built once (kernels/common.ts, memoWGSL) and
+    // keep their hash, where a string made of key and code would be hashed anew every call
+    const answers = this.#confirmed.get(key) ?? this.#confirmed.set(key, new Map()).get(key)!;
+    let known = answers.get(code);
     if (known === undefined) {
       known = this.#load().get(key)?.hashes.includes(fnv1a(codes().join("\n"))) ?? false;
-      this.#confirmed.set(id, known);
+      answers.set(code, known);
     }
     return known;
   }
