@@ -265,9 +265,7 @@ ${
   }
 ${
     range(R).map((r) => `  let shown${r} = jb + ${r}u < Tk && keyShown(bh, min(jb + ${r}u, Tk - 1u));`)
-      .join(
-        "\n",
-      )
+      .join("\n")
   }
 ${
     range(R).flatMap((r) =>
