@@ -13,7 +13,11 @@
 // Layouts (texel = 4 floats):
 //   A texture  [batch * M rows, K4 texels]      texel (j, b M + m)      = A[b, m, 4j .. 4j + 3]
 //   B texture  [batch * 4 K4 rows, N4 texels]   texel (c, b 4 K4 + k)   = B[b, k, 4c .. 4c + 3]
-// with K4 = ceil(K / 4), N4 = N / 4, and zeros past K in both, so the k loop needs no edge.
+// with K4 = ceil(K / 4), N4 = N / 4, and zeros past K in both, so the k loop needs no edge. Each
+// may be folded, F rows to a texture row (tensor/ops/texture.ts, fold: rows shorter than a copy's
+// 256-byte pitch): row g at texel (c + (g % F) W, g / F). A's rows are fixed per thread, so its
+// fold costs one add per fetch; B's fold divides 4, so row 4k + q of a batch lies at texture row
+// (base + q) / F + k 4 / F, texel offset (q % F) N4.
 // Tiling: 8 x 8 threads per workgroup, each tm rows x tnv texels (4 tnv columns) of out, k in steps
 // of 4: tm texels of A and 4 tnv of B per step for 4 tm tnv vec4 fmas. The 8 SIMD lanes (lid.x)
 // take consecutive column blocks; workgroups step through M first (B's texels stay in cache).
@@ -26,7 +30,7 @@ export interface TextureBlock {
   tnv: number;
 }
 
-/** params: [batches, M, N, K]; out is [batch, M, N] contiguous, N a multiple of 4. */
+/** params: [batches, M, N, K, A's fold, B's fold]; out is [batch, M, N] contiguous, N a multiple of 4. */
 function matmulTextureSource({ tm, tnv }: TextureBlock): string {
   const I = [...Array(tm).keys()], J = [...Array(tnv).keys()], Q = [0, 1, 2, 3];
   const acc = I.flatMap((i) => J.map((j) => `c${i}_${j}`));
@@ -41,16 +45,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let bt = wid.z;
   let m0 = (wid.x * 8u + lid.y) * ${tm}u; let n4 = (wid.y * 8u + lid.x) * ${tnv}u;
   if (m0 >= M || n4 >= N4) { return; }
-${I.map((i) => `  let ar${i} = bt * M + min(m0 + ${i}u, M - 1u);`).join("\n")}
+  let FA = param(4); let FB = param(5);
+${
+    I.map((i) =>
+      `  let ar${i} = bt * M + min(m0 + ${i}u, M - 1u); let ax${i} = (ar${i} % FA) * K4; let ay${i} = ar${i} / FA;`
+    )
+      .join("\n")
+  }
 ${J.map((j) => `  let bc${j} = min(n4 + ${j}u, N4 - 1u);`).join("\n")}
-  let bRow = bt * 4u * K4;
+  let bRow = bt * 4u * K4; let bStep = 4u / FB;
+${Q.map((q) => `  let bx${q} = (${q}u % FB) * N4; let by${q} = (bRow + ${q}u) / FB;`).join("\n")}
 ${acc.map((c) => `  var ${c} = vec4<f32>(0.0);`).join("\n")}
   for (var k = 0u; k < K4; k = k + 1u) {
-${I.map((i) => `    let a${i} = textureLoad(A, vec2<u32>(k, ar${i}), 0);`).join("\n")}
+    let kb = k * bStep;
+${I.map((i) => `    let a${i} = textureLoad(A, vec2<u32>(ax${i} + k, ay${i}), 0);`).join("\n")}
 ${
     Q.map((q) =>
       [
-        ...J.map((j) => `    let b${q}_${j} = textureLoad(B, vec2<u32>(bc${j}, bRow + 4u * k + ${q}u), 0);`),
+        ...J.map((j) => `    let b${q}_${j} = textureLoad(B, vec2<u32>(bx${q} + bc${j}, by${q} + kb), 0);`),
         ...I.flatMap((i) =>
           J.map((j) => `    c${i}_${j} = fma(vec4<f32>(a${i}[${q}]), b${q}_${j}, c${i}_${j});`)
         ),

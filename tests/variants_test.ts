@@ -21,6 +21,9 @@ const TILE_CASES: Case[] = [
   { inputs: [x([68, 1040]), x([1040, 148])], fn: F.matmul },
   // rows of 64 and 128 floats: the texture variants copy such operands rather than pack them
   { inputs: [x([2, 36, 64]), x([2, 64, 128])], fn: F.matmul },
+  // rows of 96, 160 and 24 floats: copied 2 (A, B), 2 and 8 (A) rows to a texture row
+  { inputs: [x([3, 40, 96]), x([3, 96, 160])], fn: F.matmul },
+  { inputs: [x([2, 16, 24]), x([2, 24, 96])], fn: F.matmul },
 ];
 
 // conv2d's row-tiled kernel needs channel counts that are multiples of 4 (the op cases have

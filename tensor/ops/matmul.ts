@@ -13,7 +13,7 @@ import { gemmGrid, splitSumWGSL } from "../../kernels/gemm.ts";
 import { matmulTiledGrid, matmulTiledWGSL, tiledBytes } from "../../kernels/matmul_tiled.ts";
 import { matmulTextureGrid, matmulTextureWGSL } from "../../kernels/matmul_texture.ts";
 import { runVariant, type Variant } from "../webgpu/variants.ts";
-import { packTexture, textureFits, type TextureOperand } from "./texture.ts";
+import { fold, packTexture, textureFits } from "./texture.ts";
 import type { Dispatch } from "../webgpu/runtime.ts";
 import { gpu } from "../storage.ts";
 import { empty } from "../create.ts";
@@ -88,17 +88,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     );
     const wgBytes = gpu().device.limits.maxComputeWorkgroupStorageSize;
     const K4 = Math.ceil(K / 4), nb = numel(batch);
-    // the texture variants' operands: A as [M, K4] texels, B as [4 K4, N / 4] (kernels/matmul_texture.ts)
-    const texA: TextureOperand = { batch, view: av, rows: M, cols: K, strides: [sam, sak], R: M, W: K4 };
-    const texB: TextureOperand = {
-      batch,
-      view: bv,
-      rows: K,
-      cols: N,
-      strides: [sbk, sbn],
-      R: 4 * K4,
-      W: N / 4,
-    };
+    // the texture variants' operands: A as [M, K4] texels, B as [4 K4, N / 4] (kernels/matmul_texture.ts),
+    // rows folded where that lets a copy make them (B's fold divides 4: see the kernel)
+    const texA = fold({ batch, view: av, rows: M, cols: K, strides: [sam, sak], R: M, W: K4 }, a);
+    const texB = fold({ batch, view: bv, rows: K, cols: N, strides: [sbk, sbn], R: 4 * K4, W: N / 4 }, b, 4);
     // split-K where each split keeps a long run of k, and its partial sums stay small
     const S = (v: Variant) => v.vec4?.splitK ?? 1;
     const fits = (v: Variant) =>
@@ -126,7 +119,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
           {
             name,
             code: matmulTextureWGSL(v.texture),
-            params: [nb, M, N, K],
+            params: [nb, M, N, K, texA.F ?? 1, texB.F ?? 1],
             reads: textures.slice(-2).map((texture) => ({ texture })),
             writes: [out.storage.binding],
             workgroups: matmulTextureGrid(nb, M, N, v.texture),

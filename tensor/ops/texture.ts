@@ -3,6 +3,8 @@
 // launches are recorded (later commands may reuse it; nothing reads it after). Where the operand's
 // rows already lie in its buffer as texel rows (a pitch of a multiple of 256 bytes), the buffer is
 // copied into the texture instead: a memcpy on llvmpipe, where the pack kernel is load-bound.
+// Rows too short for that pitch (the tiny decoder's 96 floats: 384 bytes) are copied F to a
+// texture row (`fold`): row g of the stacked blocks lies at texel (c + (g % F) W, g / F).
 
 import { shapeWords, viewWords } from "../../kernels/common.ts";
 import { packTextureWGSL } from "../../kernels/texture_pack.ts";
@@ -25,6 +27,8 @@ export interface TextureOperand {
   pad?: [number, number];
   /** batch blocks side by side per band of R rows (default 1: stacked) */
   P?: number;
+  /** operand rows per texture row (default 1), for copies only: see `fold` */
+  F?: number;
 }
 
 /** How many blocks W texels wide fit side by side in a texture. */
@@ -32,9 +36,9 @@ export const blocksPerBand = (W: number): number =>
   Math.max(1, Math.floor(gpu().device.limits.maxTextureDimension2D / W));
 
 /** The texture's [width, height] in texels. */
-export function textureSize({ batch, R, W, P = 1 }: TextureOperand): [number, number] {
+export function textureSize({ batch, R, W, P = 1, F = 1 }: TextureOperand): [number, number] {
   const nb = numel(batch);
-  return [Math.min(nb, P) * W, Math.ceil(nb / P) * R];
+  return [Math.min(nb, P) * W * F, Math.ceil(nb / P) * R / F];
 }
 
 /** Whether the operand's texture fits the device's limit. */
@@ -49,16 +53,17 @@ export const textureFits = (o: TextureOperand): boolean =>
 export function packTexture(x: Tensor, o: TextureOperand, scratch: GPUTexture[]): Dispatch {
   const texture = gpu().textures.acquire(...textureSize(o));
   scratch.push(texture);
-  const nb = numel(o.batch), { buffer } = x.storage.binding;
+  const nb = numel(o.batch), { buffer } = x.storage.binding, F = o.F ?? 1;
   if (copies(o, buffer.size)) {
     return copyStep({
       buffer,
       byteOffset: 4 * o.view.offset,
-      bytesPerRow: 16 * o.W,
+      bytesPerRow: 16 * o.W * F,
       texture,
-      size: [o.W, nb * o.R],
+      size: [o.W * F, nb * o.R / F],
     });
   }
+  if (F !== 1) throw new Error("internal: a folded texture operand that does not copy");
   const [padR, padC] = o.pad ?? [0, 0];
   const aligned = o.strides[1] === 1 && [o.cols, padC, o.view.offset, o.strides[0], ...o.view.strides]
     .every((n) => n % 4 === 0);
@@ -93,10 +98,25 @@ const copyStep = (copy: TextureCopy): Dispatch => ({
   copy,
 });
 
-/** Whether the texture `o` describes is its operand's buffer, row for row (see packTexture). */
+/**
+ * `o` with the fewest rows per texture row (1, 2, 4, ... up to `most`) that lets a copy make its
+ * texture; `o` itself where none does (the pack kernel then makes it, a row per texture row).
+ */
+export function fold(o: TextureOperand, x: Tensor, most = 16): TextureOperand {
+  for (let F = 1; F <= most; F *= 2) {
+    const f = { ...o, F };
+    if (copies(f, x.storage.binding.buffer.size) && textureFits(f)) return f;
+  }
+  return o;
+}
+
+/** Whether the texture `o` describes is its operand's buffer, F rows to a row (see packTexture). */
 function copies(o: TextureOperand, bufferBytes: number): boolean {
-  const [sr, sc] = o.strides, [padR, padC] = o.pad ?? [0, 0];
-  if (sc !== 1 || padR || padC || o.R !== o.rows || 4 * o.W !== sr || (sr * 4) % 256 || o.view.offset % 4) {
+  const [sr, sc] = o.strides, [padR, padC] = o.pad ?? [0, 0], F = o.F ?? 1;
+  if (
+    sc !== 1 || padR || padC || o.R !== o.rows || 4 * o.W !== sr || (F * sr * 4) % 256 || o.view.offset % 4 ||
+    (numel(o.batch) * o.R) % F
+  ) {
     return false;
   }
   let block = o.rows * sr; // each batch's block follows the last
