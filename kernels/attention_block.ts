@@ -12,9 +12,10 @@
 //   dK, dV   thread = (bh, R key rows):    dV_j = sum_i P_ij dO_i,  dK_j = scale * sum_i dS_ij Q_i
 //
 // Texture form (`texture`; CPU adapters): q, k, v and dO (not O) come as rgba32float textures
-// (tensor/ops/texture.ts, rowsTexture), addressed through their layouts in params with the offset
-// left out: row (b, h, t) starts at texel (r % st / 4, r / st), r = b sb + h sh + t st. Row t + j
-// of a head is then j texels below row t. llvmpipe fetches texels 7-10x faster than it loads from
+// (tensor/ops/texture.ts, rowsTexture): the buffer's lines of st floats from the operand's offset,
+// 2^f lines to a texture row, f in the layout's offset word. Row (b, h, t), r = b sb + h sh + t st,
+// lies in line l = r / st from texel x = r % st / 4 on: at texel (x + (l % 2^f) st / 4, l / 2^f).
+// Row t + j of a head is line l + j. llvmpipe fetches texels 7-10x faster than it loads from
 // storage (bench/RESULTS.md step 56).
 // Requires D % 4 == 0 and every operand's offset and strides multiples of 4 (checked by the caller).
 // Rows past the end are clamped on load and skipped on store; under the causal mask a query block
@@ -71,10 +72,16 @@ function rows(texture: boolean): Rows {
     };
   }
   return {
-    at: (L, t) => `texelOf(${L}, bh, ${t})`,
+    at: (L, t) => `folded(${L}, rowLine(${L}, bh, ${t}))`,
     load: (name, place, c) => `textureLoad(${TEXTURE_OF[name]}, ${place} + vec2<u32>(${c}u, 0u), 0)`,
-    step: (name, L, row = "j") => `let ${name} = ${first(L)}t0 + vec2<u32>(0u, ${row});`,
-    setup: ["KL", "VL", "QL", "GL"].map((L) => `  let ${first(L)}t0 = texelOf(${L}, bh, 0u);`).join("\n"),
+    step: (name, L, row = "j") => {
+      const [p, f] = [`${first(L)}p0`, `${first(L)}f`];
+      return `let ${name} = vec2<u32>(${p}.x + ((${p}.y + ${row}) & ${f}.x) * ${f}.y, (${p}.y + ${row}) >> ${f}.z);`;
+    },
+    // per operand: row 0's (texel, line), and its fold as (lines per texture row - 1, texels per line, log2)
+    setup: ["KL", "VL", "QL", "GL"].map((L) =>
+      `  let ${first(L)}p0 = rowLine(${L}, bh, 0u); let ${first(L)}f = fold(${L});`
+    ).join("\n"),
   };
 }
 
@@ -127,10 +134,17 @@ function bindings(texture: boolean, pass: AttentionPass): string {
   const lines = [...reads.map((n) => decl(n, "read")), ...writes.map((n) => decl(n, "read_write"))]
     .map((d, i) => `@group(0) @binding(${i + 1}) var${d};`).join("\n");
   return !texture ? lines : `${lines}
-/** the texel where row t of head bh starts (see above) */
-fn texelOf(L: u32, bh: u32, t: u32) -> vec2<u32> {
+/** row t of head bh (see above): its first texel within its line, and the line */
+fn rowLine(L: u32, bh: u32, t: u32) -> vec2<u32> {
   let r = (bh / param(3)) * param(L + 1u) + (bh % param(3)) * param(L + 2u) + t * param(L + 3u);
   return vec2<u32>(r % param(L + 3u) / 4u, r / param(L + 3u));
+}
+/** the operand's fold: (lines per texture row - 1, texels per line, log2 of lines per texture row) */
+fn fold(L: u32) -> vec3<u32> { return vec3<u32>((1u << param(L)) - 1u, param(L + 3u) / 4u, param(L)); }
+/** the texel of texel x of line l (p = (x, l)) */
+fn folded(L: u32, p: vec2<u32>) -> vec2<u32> {
+  let f = fold(L);
+  return vec2<u32>(p.x + (p.y & f.x) * f.y, p.y >> f.z);
 }`;
 }
 

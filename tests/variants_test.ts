@@ -99,7 +99,8 @@ const ATTENTION_CASES: Case[] = [
     contiguousOnly: true,
   },
   {
-    // [B, T, H, D] heads permuted (vec4-aligned strides), several row blocks, causal
+    // [B, T, H, D] heads permuted (vec4-aligned strides), several row blocks, causal; in the
+    // texture form, lines of 24 floats copied 8 to a texture row
     inputs: [x([2, 11, 3, 8]), x([2, 9, 3, 8]), x([2, 9, 3, 8])],
     fn: (q, k, v) => {
       const heads = (t: Tensor) => F.permute(t, [0, 2, 1, 3]);
@@ -114,6 +115,17 @@ const ATTENTION_CASES: Case[] = [
     fn: (q, k, v) => {
       const heads = (t: Tensor) => F.permute(t, [0, 2, 1, 3]);
       return F.permute(F.attention(heads(q), heads(k), heads(v), { causal: true }), [0, 2, 1, 3]);
+    },
+    contiguousOnly: true,
+  },
+  {
+    // keys and values as the model's cross-attention makes them, views of one [B, T, 2, H, D]
+    // projection: lines of 48 floats, copied 4 to a texture row, v's last row ending the buffer
+    inputs: [x([2, 11, 3, 8]), x([2, 9, 2, 3, 8])],
+    fn: (q, kv) => {
+      const heads = (t: Tensor) => F.permute(t, [0, 2, 1, 3]);
+      const part = (i: number) => heads(F.reshape(F.slice(kv, 2, i, i + 1), [2, 9, 3, 8]));
+      return F.permute(F.attention(heads(q), part(0), part(1)), [0, 2, 1, 3]);
     },
     contiguousOnly: true,
   },

@@ -146,7 +146,7 @@ function textureRows(g: Geometry, ts: Tensor[]): TextureRows | null {
   for (const t of ts) {
     const r = rowsTexture(t, textures);
     if (!r) break;
-    layouts.push([0, ...r.strides]);
+    layouts.push(r.layout);
   }
   if (layouts.length === ts.length) return { textures, layouts };
   textures.forEach((t) => gpu().textures.release(t));

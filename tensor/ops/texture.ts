@@ -129,27 +129,39 @@ function copies(o: TextureOperand, bufferBytes: number): boolean {
 
 /**
  * The rows of x [B, H, T, D] (D contiguous, offset and strides multiples of 4) as a texture pushed
- * on `scratch`, and the strides [sb, sh, st] that address it: row (b, h, t) starts at texel
- * (r % st / 4, r / st), r = b sb + h sh + t st (kernels/attention_block.ts). Where the rows lie on
- * a grid of st floats that makes whole 256-byte lines (the rows of a [B, T, H * D] projection, or
- * [B, H, T, D] with D = 64), the texture mirrors that grid, copied from the buffer; else they are
- * packed, head after head, as a contiguous [B, H, T, D]. Null where neither fits the texture limit.
+ * on `scratch`, and the layout [f, sb, sh, st] that addresses it (kernels/attention_block.ts): the
+ * buffer's lines of st floats from x's offset on, 2^f of them to a texture row, so that a texture
+ * row is a multiple of 256 bytes and copies make it (a [B, T, H * D] projection's rows read in
+ * place; the last texture row copied only as far as x's rows reach). Where a line holds no whole
+ * row, x is packed instead, head after head, as a contiguous [B, H, T, D] (f = 0). Null where
+ * neither fits the texture limit.
  */
 export function rowsTexture(
   x: Tensor,
   scratch: GPUTexture[],
-): { texture: GPUTexture; strides: [number, number, number] } | null {
+): { texture: GPUTexture; layout: number[] } | null {
   const [B, H, T, D] = x.shape, [sb, sh, st] = x.strides, max = gpu().device.limits.maxTextureDimension2D;
   const { buffer } = x.storage.binding, start = 4 * x.offset;
-  const lines = Math.floor(((B - 1) * sb + (H - 1) * sh) / st) + T;
-  const mirrors = x.offset % 4 === 0 && (st * 4) % 256 === 0 && st / 4 <= max && lines <= max &&
-    start + 4 * st * lines <= buffer.size &&
-    [...Array(B * H).keys()].every((i) => ((Math.floor(i / H) * sb + (i % H) * sh) % st) + D <= st);
-  if (mirrors) {
-    const texture = gpu().textures.acquire(st / 4, lines);
+  // the floats from x's offset to the end of its last row, and whether every row stays in its line
+  let floats = 0, inLines = x.offset % 4 === 0 && [sb, sh, st].every((s) => s % 4 === 0);
+  for (let i = 0; i < B * H; i++) {
+    const r = Math.floor(i / H) * sb + (i % H) * sh;
+    floats = Math.max(floats, r + (T - 1) * st + D);
+    inLines &&= (r % st) + D <= st;
+  }
+  const f = [0, 1, 2, 3, 4].find((f) => ((st << f) * 4) % 256 === 0) ?? -1, pitch = st << f; // floats
+  const full = Math.floor(floats / pitch), rest = floats - full * pitch, height = full + (rest ? 1 : 0);
+  if (inLines && f >= 0 && pitch / 4 <= max && height <= max && start + 4 * floats <= buffer.size) {
+    const texture = gpu().textures.acquire(pitch / 4, height), bytesPerRow = 4 * pitch;
     scratch.push(texture);
-    gpu().run(copyStep({ buffer, byteOffset: start, bytesPerRow: st * 4, texture, size: [st / 4, lines] }));
-    return { texture, strides: [sb, sh, st] };
+    if (full) {
+      gpu().run(copyStep({ buffer, byteOffset: start, bytesPerRow, texture, size: [pitch / 4, full] }));
+    }
+    if (rest) {
+      const byteOffset = start + full * bytesPerRow;
+      gpu().run(copyStep({ buffer, byteOffset, bytesPerRow, texture, size: [rest / 4, 1], row: full }));
+    }
+    return { texture, layout: [f, sb, sh, st] };
   }
   if (B * H * T > max || D / 4 > max) return null;
   const o: TextureOperand = {
@@ -162,5 +174,5 @@ export function rowsTexture(
     W: D / 4,
   };
   gpu().run(packTexture(x, o, scratch));
-  return { texture: scratch.at(-1)!, strides: [H * T * D, T * D, D] };
+  return { texture: scratch.at(-1)!, layout: [0, H * T * D, T * D, D] };
 }

@@ -56,9 +56,9 @@ export interface Dispatch {
 }
 
 /**
- * A buffer region copied into a texture's top-left [width, height] texels: texel (x, y) = the 16
- * bytes at byteOffset + y * bytesPerRow + 16 x. On llvmpipe a row-by-row memcpy, ~20x faster than
- * packing with a kernel (bench/RESULTS.md step 61).
+ * A buffer region copied into [width, height] texels of a texture from row `row` (default 0) on:
+ * texel (x, row + y) = the 16 bytes at byteOffset + y * bytesPerRow + 16 x. On llvmpipe a
+ * row-by-row memcpy, ~20x faster than packing with a kernel (bench/RESULTS.md step 61).
  */
 export interface TextureCopy {
   buffer: GPUBuffer;
@@ -66,6 +66,7 @@ export interface TextureCopy {
   bytesPerRow: number;
   texture: GPUTexture;
   size: [number, number];
+  row?: number;
 }
 
 export const WORKGROUP = 64;
@@ -366,22 +367,20 @@ export class Runtime {
   }
 
   /** Records a copy into a texture (a Dispatch's `copy`) after checking WebGPU's rules for it. */
-  #copy({ buffer, byteOffset, bytesPerRow, texture, size: [width, height] }: TextureCopy): void {
+  #copy({ buffer, byteOffset, bytesPerRow, texture, size: [width, height], row = 0 }: TextureCopy): void {
     const end = byteOffset + bytesPerRow * (height - 1) + 16 * width;
     if (
       byteOffset % 16 || bytesPerRow % 256 || end > buffer.size || width > texture.width ||
-      height > texture.height
+      row + height > texture.height
     ) {
       throw new Error(
-        `copy to texture: ${width} x ${height} texels from byte ${byteOffset}, ${bytesPerRow} per row, ` +
+        `copy to texture: ${width} x ${height} texels to row ${row} from byte ${byteOffset}, ${bytesPerRow} per row, ` +
           `break the rules or overrun a ${buffer.size}-byte buffer or a ${texture.width} x ${texture.height} texture`,
       );
     }
     this.#endPass();
-    this.#encoderNow().copyBufferToTexture({ buffer, offset: byteOffset, bytesPerRow }, { texture }, [
-      width,
-      height,
-    ]);
+    const source = { buffer, offset: byteOffset, bytesPerRow };
+    this.#encoderNow().copyBufferToTexture(source, { texture, origin: [0, row] }, [width, height]);
   }
 
   /** Submits everything recorded so far as one command buffer. */
