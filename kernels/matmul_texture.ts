@@ -13,7 +13,11 @@
 // Layouts (texel = 4 floats):
 //   A texture  [batch * M rows, K4 texels]      texel (j, b M + m)      = A[b, m, 4j .. 4j + 3]
 //   B texture  [batch * 4 K4 rows, N4 texels]   texel (c, b 4 K4 + k)   = B[b, k, 4c .. 4c + 3]
-// with K4 = ceil(K / 4), N4 = N / 4, and zeros past K in both, so the k loop needs no edge. Each
+// with K4 = ceil(K / 4), N4 = N / 4, and zeros past K in both, so the k loop needs no edge. Where
+// A is read transposed (`aT`: A = X^T, X [K, M] rows in memory, as in a weight gradient dW = X^T
+// dY), its texture is laid out as B's, X's rows as they are (M a multiple of 4):
+//   A texture  [batch * 4 K4 rows, M4 texels]   texel (c, b 4 K4 + k)   = A[b, 4c .. 4c + 3, k]
+// and a k step loads tm / 4 texels of each of 4 rows, the same tm fetches as from the other. Each
 // may be folded, F rows to a texture row (tensor/ops/texture.ts, fold: rows shorter than a copy's
 // 256-byte pitch): row g at texel (c + (g % F) W, g / F). A's rows are fixed per thread, so its
 // fold costs one add per fetch; B's fold divides 4, so row 4k + q of a batch lies at texture row
@@ -30,9 +34,34 @@ export interface TextureBlock {
   tnv: number;
 }
 
-/** params: [batches, M, N, K, A's fold, B's fold]; out is [batch, M, N] contiguous, N a multiple of 4. */
-function matmulTextureSource({ tm, tnv }: TextureBlock): string {
-  const I = [...Array(tm).keys()], J = [...Array(tnv).keys()], Q = [0, 1, 2, 3];
+/**
+ * params: [batches, M, N, K, A's fold, B's fold]; out is [batch, M, N] contiguous, N a multiple of
+ * 4 (and M with `aT`).
+ */
+function matmulTextureSource({ tm, tnv }: TextureBlock, aT = false): string {
+  const I = [...Array(tm).keys()],
+    J = [...Array(tnv).keys()],
+    Q = [0, 1, 2, 3],
+    I4 = [...Array(tm / 4).keys()];
+  // A's rows: tm texel rows of A (a{i}), or for aT tm / 4 texel columns of 4 rows of A^T (a{q}_{i4})
+  const aSetup = aT
+    ? [
+      `  let M4 = M / 4u; let aStep = 4u / FA;`,
+      ...I4.map((i4) => `  let ac${i4} = min(m0 / 4u + ${i4}u, M4 - 1u);`),
+      ...Q.map((q) => `  let ax${q} = (${q}u % FA) * M4; let ay${q} = (bRow + ${q}u) / FA;`),
+    ]
+    : I.map((i) =>
+      `  let ar${i} = bt * M + min(m0 + ${i}u, M - 1u); let ax${i} = (ar${i} % FA) * K4; let ay${i} = ar${i} / FA;`
+    );
+  const aLoads = aT
+    ? [
+      `    let ka = k * aStep;`,
+      ...Q.flatMap((q) =>
+        I4.map((i4) => `    let a${q}_${i4} = textureLoad(A, vec2<u32>(ax${q} + ac${i4}, ay${q} + ka), 0);`)
+      ),
+    ]
+    : I.map((i) => `    let a${i} = textureLoad(A, vec2<u32>(ax${i} + k, ay${i}), 0);`);
+  const aAt = (i: number, q: number) => (aT ? `a${q}_${i >> 2}[${i & 3}]` : `a${i}[${q}]`);
   const acc = I.flatMap((i) => J.map((j) => `c${i}_${j}`));
   return /* wgsl */ `
 ${PARAMS}
@@ -45,26 +74,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let bt = wid.z;
   let m0 = (wid.x * 8u + lid.y) * ${tm}u; let n4 = (wid.y * 8u + lid.x) * ${tnv}u;
   if (m0 >= M || n4 >= N4) { return; }
-  let FA = param(4); let FB = param(5);
-${
-    I.map((i) =>
-      `  let ar${i} = bt * M + min(m0 + ${i}u, M - 1u); let ax${i} = (ar${i} % FA) * K4; let ay${i} = ar${i} / FA;`
-    )
-      .join("\n")
-  }
+  let FA = param(4); let FB = param(5); let bRow = bt * 4u * K4;
+${aSetup.join("\n")}
 ${J.map((j) => `  let bc${j} = min(n4 + ${j}u, N4 - 1u);`).join("\n")}
-  let bRow = bt * 4u * K4; let bStep = 4u / FB;
+  let bStep = 4u / FB;
 ${Q.map((q) => `  let bx${q} = (${q}u % FB) * N4; let by${q} = (bRow + ${q}u) / FB;`).join("\n")}
 ${acc.map((c) => `  var ${c} = vec4<f32>(0.0);`).join("\n")}
   for (var k = 0u; k < K4; k = k + 1u) {
     let kb = k * bStep;
-${I.map((i) => `    let a${i} = textureLoad(A, vec2<u32>(ax${i} + k, ay${i}), 0);`).join("\n")}
+${aLoads.join("\n")}
 ${
     Q.map((q) =>
       [
         ...J.map((j) => `    let b${q}_${j} = textureLoad(B, vec2<u32>(bx${q} + bc${j}, by${q} + kb), 0);`),
         ...I.flatMap((i) =>
-          J.map((j) => `    c${i}_${j} = fma(vec4<f32>(a${i}[${q}]), b${q}_${j}, c${i}_${j});`)
+          J.map((j) => `    c${i}_${j} = fma(vec4<f32>(${aAt(i, q)}), b${q}_${j}, c${i}_${j});`)
         ),
       ].join("\n")
     ).join("\n")

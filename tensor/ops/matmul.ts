@@ -88,9 +88,13 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     );
     const wgBytes = gpu().device.limits.maxComputeWorkgroupStorageSize;
     const K4 = Math.ceil(K / 4), nb = numel(batch);
-    // the texture variants' operands: A as [M, K4] texels, B as [4 K4, N / 4] (kernels/matmul_texture.ts),
-    // rows folded where that lets a copy make them (B's fold divides 4: see the kernel)
-    const texA = fold({ batch, view: av, rows: M, cols: K, strides: [sam, sak], R: M, W: K4 }, a);
+    // the texture variants' operands: A as [M, K4] texels, or where A is a transposed view of rows
+    // of M floats as [4 K4, M / 4], B as [4 K4, N / 4] (kernels/matmul_texture.ts); rows folded
+    // where that lets a copy make them (a fold of rows along k divides 4: see the kernel)
+    const aT = sak !== 1 && sam === 1 && M % 4 === 0;
+    const texA = aT
+      ? fold({ batch, view: av, rows: K, cols: M, strides: [sak, sam], R: 4 * K4, W: M / 4 }, a, 4)
+      : fold({ batch, view: av, rows: M, cols: K, strides: [sam, sak], R: M, W: K4 }, a);
     const texB = fold({ batch, view: bv, rows: K, cols: N, strides: [sbk, sbn], R: 4 * K4, W: N / 4 }, b, 4);
     // split-K where each split keeps a long run of k, and its partial sums stay small
     const S = (v: Variant) => v.vec4?.splitK ?? 1;
@@ -118,7 +122,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
           packTexture(b, texB, textures),
           {
             name,
-            code: matmulTextureWGSL(v.texture),
+            code: matmulTextureWGSL(v.texture, aT),
             params: [nb, M, N, K, texA.F ?? 1, texB.F ?? 1],
             reads: textures.slice(-2).map((texture) => ({ texture })),
             writes: [out.storage.binding],
