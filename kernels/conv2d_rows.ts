@@ -24,6 +24,11 @@
 // both packed by the caller; a row segment is ceil(L / 4) texel fetches with no bounds checks,
 // where the storage form makes L clamped scalar loads and selects. llvmpipe fetches texels 7-10x
 // faster than it loads from storage buffers (bench/RESULTS.md step 56).
+// Planes form (`planes`, within the texture form; W a multiple of 4): the input as it is, its
+// image rows folded XF to a texture row (tensor/ops/texture.ts, fold: image row gr = plane H + ih
+// at texel (c + (gr % XF) W / 4, gr / XF)), so a copy makes it where the padded form needs a pack
+// launch (2.8 ms for 2048 planes of 8 x 8 on llvmpipe). A row segment then starts pw floats before
+// a texel: it is one texel fetch more, and the padding is clamped fetches and selects again.
 // Epilogue (forward only, never with `flip`; kernels/epilogue.ts): after the loop each thread
 // loads its TM channels' scale and shift as TM / 4 vec4s, and each stored vec4 becomes
 // act(c * scale + shift + residual) before its 4 scalar stores. Bindings: x, wt, the epilogue's
@@ -40,6 +45,8 @@ export interface RowsConfig {
   tr?: number;
   /** read the input and the weights as texels (see below and kernels/texture_pack.ts) */
   texture?: boolean;
+  /** the texture form's input as its unpadded planes (see below) */
+  planes?: boolean;
 }
 
 /**
@@ -58,15 +65,22 @@ const range = (n: number) => [...Array(n).keys()];
 function conv2dRowsSource(
   cfg: RowsConfig,
   g: ConvDims,
-  { flip = false, epilogue: e, XP = 1 }: { flip?: boolean; epilogue?: Epilogue; XP?: number } = {},
+  { flip = false, epilogue: e, XP = 1, XF = 1 }: {
+    flip?: boolean;
+    epilogue?: Epilogue;
+    XP?: number;
+    XF?: number;
+  } = {},
 ): string {
-  const { tm, tn, tr = 1, texture } = cfg;
+  const { tm, tn, tr = 1, texture, planes } = cfg;
   if (flip && e) {
     throw new Error("conv2dRowsWGSL: the epilogue is for the forward conv, not its input gradient");
   }
   const [sh, sw] = g.s, [ph, pw] = g.p, [dh, dw] = g.d;
-  if (texture && (sh !== 1 || sw !== 1 || dh !== 1 || dw !== 1 || tn % 4)) {
-    throw new Error("conv2dRowsWGSL: the texture form is for stride 1, dilation 1 and tn % 4 == 0");
+  if (texture && (sh !== 1 || sw !== 1 || dh !== 1 || dw !== 1 || tn % 4 || (planes && g.W % 4))) {
+    throw new Error(
+      "conv2dRowsWGSL: the texture form is for stride 1, dilation 1, tn % 4 == 0 (planes: W % 4 == 0)",
+    );
   }
   const Cog = g.Cout / g.G, chunks = Math.ceil(g.OW / tn), rowBlocks = Math.ceil(g.OH / tr);
   const L = (tn - 1) * sw + (g.KW - 1) * dw + 1; // input floats one row chunk reads per (ci, kh)
@@ -78,9 +92,24 @@ function conv2dRowsSource(
     texture
       ? `textureLoad(WT, vec2<u32>(cq${q}, wb + ${tap(kw)}u), 0)`
       : `wt[wb + ${tap(kw) * (Cog / 4)}u + cq${q}]`;
+  // the planes form: the texels j = lo .. hi (from ow0 / 4) that hold input columns ow0 - pw + u
+  const [lo, hi] = [Math.floor(-pw / 4), Math.floor((L - 1 - pw) / 4)];
+  const texelOf = (u: number) => [Math.floor((u - pw) / 4) - lo, (((u - pw) % 4) + 4) % 4];
   // row r's input segment s0 .. s(L-1) for this (ci, kh)
   const segment = (r: number) =>
-    texture
+    planes
+      ? [
+        `        let ih = i32(oh0 + ${r}u + kh) - ${ph}; let rowIn = u32(ih) < H;`,
+        `        let gr = plane * H + u32(clamp(ih, 0, i32(H) - 1)); let gy = gr / XF; let gx = (gr % XF) * W4;`,
+        ...range(hi - lo + 1).map((j) =>
+          `        let t${j} = textureLoad(X, vec2<u32>(gx + cx${j}, gy), 0);`
+        ),
+        ...range(L).map((u) => {
+          const [j, lane] = texelOf(u);
+          return `        let s${u} = select(0.0, t${j}.${"xyzw"[lane]}, rowIn && in${u});`;
+        }),
+      ]
+      : texture
       ? [
         `        let ty = band + oh0 + ${r}u + kh;`,
         ...range(Math.ceil(L / 4)).map((j) =>
@@ -119,13 +148,19 @@ function conv2dRowsSource(
     `vec4<f32>(${range(4).map((k) => `res[${o} + ${k}u * OH * OW]`).join(", ")})`;
   const { XR, XW } = rowsTextureBlock(cfg, g);
   const inputs = texture
-    ? `const XR = ${XR}u; const XW = ${XW}u; const XP = ${XP}u;
+    ? `${
+      planes
+        ? `const XF = ${XF}u; const W4 = ${g.W / 4}u;`
+        : `const XR = ${XR}u; const XW = ${XW}u; const XP = ${XP}u;`
+    }
 @group(0) @binding(1) var X: texture_2d<f32>;
 @group(0) @binding(2) var WT: texture_2d<f32>;`
     : `@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;`;
   // per ci: where its plane starts (texture: the block's band row and first texel of the segment)
-  const plane = texture
+  const plane = planes
+    ? `    let plane = nb * Cin + g * Cig + ci;`
+    : texture
     ? `    let plane = nb * Cin + g * Cig + ci;
     let band = plane / XP * XR; let tx = plane % XP * XW + ow0 / 4u;`
     : `    let plane = (nb * Cin + g * Cig + ci) * H;`;
@@ -144,13 +179,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   let nb = chunk / (CHUNKS * ROWBLOCKS);
   let g = wid.z; let co0 = wid.y * ${tm}u;
 ${
-    texture ? "" : `  let ih0 = i32(oh0) * ${sh} - ${ph}; let iw0 = i32(ow0) * ${sw} - ${pw};
+    planes
+      ? [
+        `  let iw0 = i32(ow0) - ${pw};`,
+        ...range(hi - lo + 1).map((j) =>
+          `  let cx${j} = u32(clamp(i32(ow0 / 4u) + ${j + lo}, 0, i32(W4) - 1));`
+        ),
+        ...range(L).map((u) => `  let in${u} = u32(iw0 + ${u}) < W;`),
+      ].join("\n")
+      : texture
+      ? ""
+      : `  let ih0 = i32(oh0) * ${sh} - ${ph}; let iw0 = i32(ow0) * ${sw} - ${pw};
 ${
-      range(L).map((t) =>
-        `  let x${t} = u32(clamp(iw0 + ${t}, 0, i32(W) - 1)); let in${t} = u32(iw0 + ${t}) < W;`
-      )
-        .join("\n")
-    }`
+        range(L).map((t) =>
+          `  let x${t} = u32(clamp(iw0 + ${t}, 0, i32(W) - 1)); let in${t} = u32(iw0 + ${t}) < W;`
+        )
+          .join("\n")
+      }`
   }
 ${Q.map((q) => `  let cq${q} = min(co0 / 4u + ${q}u, Cog / 4u - 1u);`).join("\n")}
 ${R.flatMap((r) => Q.flatMap((q) => T.map((t) => `  var ${acc(r, q, t)} = vec4<f32>(0.0);`))).join("\n")}

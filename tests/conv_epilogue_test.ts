@@ -63,6 +63,27 @@ const CASES: FusedCase[] = [
     parts: { scale: true, shift: true, residual: true, relu: true },
   },
   {
+    what: "scale + shift + residual + relu, rows of a multiple of 4 (the planes form)",
+    x: [2, 8, 6, 12],
+    w: [8, 8, 3, 3],
+    opts: { padding: 1 },
+    parts: { scale: true, shift: true, residual: true, relu: true },
+  },
+  {
+    what: "scale + shift, groups 2, rows of 8 (the planes form)",
+    x: [2, 8, 7, 8],
+    w: [8, 4, 3, 3],
+    opts: { padding: 1, groups: 2 },
+    parts: { scale: true, shift: true },
+  },
+  {
+    what: "shift + relu, 1 x 3 taps, rows of 16 (the planes form)",
+    x: [1, 4, 5, 16],
+    w: [12, 4, 1, 3],
+    opts: { padding: [0, 1] },
+    parts: { shift: true, relu: true },
+  },
+  {
     what: "bias (shift) + residual + relu, ragged groups, dilation, stride [2, 1]",
     x: [2, 4, 7, 6],
     w: [6, 2, 3, 3],
@@ -191,10 +212,12 @@ Deno.test("conv2dFused on the f64 CPU reference equals the unfused ops", async (
 
 const isPointwise = (c: FusedCase) =>
   c.w[2] === 1 && c.w[3] === 1 && !c.opts.stride && !c.opts.padding && !c.opts.groups;
-// the rows kernel needs (Cout / groups) % 4 == 0; its texture form also stride 1 and no dilation
+// the rows kernel needs (Cout / groups) % 4 == 0; its texture form also stride 1 and no dilation,
+// and its planes form rows of a multiple of 4
 const rowsFit = (c: FusedCase, v: Variant) =>
   (c.w[0] / (c.opts.groups ?? 1)) % 4 === 0 &&
-  (!v.rows?.texture || [c.opts.stride ?? 1, c.opts.dilation ?? 1].flat().every((n) => n === 1));
+  (!v.rows?.texture || [c.opts.stride ?? 1, c.opts.dilation ?? 1].flat().every((n) => n === 1)) &&
+  (!v.rows?.planes || c.x[3] % 4 === 0);
 
 for (const v of VARIANTS.conv2d) {
   Deno.test({

@@ -33,7 +33,7 @@ import { fromOp, isGradEnabled, noGrad, Tensor } from "../tensor.ts";
 import { add, copyInto, mul, relu as reluOp } from "./elementwise.ts";
 import { matmul, splitK } from "./matmul.ts";
 import { concat, dense, denseBinding, denseHost, packed, permute, reshape, slice } from "./movement.ts";
-import { blocksPerBand, packTexture, textureFits, type TextureOperand } from "./texture.ts";
+import { blocksPerBand, fold, packTexture, textureFits, type TextureOperand } from "./texture.ts";
 import { register } from "./registry.ts";
 
 register("conv2d");
@@ -141,6 +141,8 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     const io = { reads: [ac.storage.binding, denseBinding(bc), ...extra], writes: [out.storage.binding] };
     const partials: Tensor[] = [], textures: GPUTexture[] = [];
     const rows = rowsGeometry(which, g);
+    // the planes form's input, copied where its rows allow (stride 1: the input is ac itself)
+    const planes = rows && rows.W % 4 === 0 ? fold(inputPlanes(rows, ac.offset), ac) : null;
     let wt: Tensor | null = null; // the weights as the rows kernel reads them, made on first use
     let dyz: Tensor | null = null; // a strided conv's dy with zeros inserted, for the rows kernel
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
@@ -151,7 +153,8 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     const fits = (v: Variant) =>
       (splitsOf(v) === 1 || (!fused && splitsOf(v) * out.size <= 1 << 24)) &&
       (v.rows
-        ? rows !== null && (!v.rows.texture || textureRowsFit(v.rows, rows, which, g))
+        ? rows !== null && (!v.rows.texture || textureRowsFit(v.rows, rows, which, g)) &&
+          (!v.rows.planes || (planes !== null && textureFits(planes)))
         : !v.wrows || (weightRowsFit(g) && (!v.wrows.texture || weightTexturesFit(g)))) &&
       (!v.convTiled || tiledFit(which, v.convTiled, g));
     // Fused launches share the plain forward's variants and tuning key: the epilogue adds the same
@@ -179,14 +182,15 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
         }
         const conv = { name, params: [G], writes: io.writes, workgroups: conv2dRowsGrid(v.rows, rows!) };
         if (v.rows.texture) {
-          const [x, w] = rowsTextures(which, v.rows, rows!, g, [src.offset, bc.offset]);
+          const [padded, w] = rowsTextures(which, v.rows, rows!, g, [src.offset, bc.offset]);
+          const x = v.rows.planes ? planes! : padded, flip = which === "input";
           return [
             ...launches,
             packTexture(src, x, textures),
             packTexture(bc, w, textures),
             {
               ...conv,
-              code: conv2dRowsWGSL(v.rows, rows!, { flip: which === "input", epilogue: fused?.e, XP: x.P }),
+              code: conv2dRowsWGSL(v.rows, rows!, { flip, epilogue: fused?.e, XP: x.P, XF: x.F }),
               reads: [...textures.slice(-2).map((texture) => ({ texture })), ...extra],
             },
           ];
@@ -311,6 +315,17 @@ function paddedPlanes(cfg: RowsConfig, run: Geometry, at: number): TextureOperan
     P: blocksPerBand(XW),
   };
 }
+
+/** A run's input [N, C, H, W] (contiguous from `at`) as its planes, image rows as texel rows (to fold). */
+const inputPlanes = (run: Geometry, at: number): TextureOperand => ({
+  batch: [run.N * run.Cin],
+  view: { offset: at, strides: [run.H * run.W] },
+  rows: run.H,
+  cols: run.W,
+  strides: [run.W, 1],
+  R: run.H,
+  W: run.W / 4,
+});
 
 /** The texture form takes stride-1 undilated runs whose segments start on a texel, and textures that fit. */
 function textureRowsFit(cfg: RowsConfig, run: Geometry, which: Which, g: Geometry): boolean {

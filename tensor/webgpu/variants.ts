@@ -112,6 +112,9 @@ export const VARIANTS: Record<string, Variant[]> = {
     // the same, reading the input and weights as texels (stride 1)
     { name: "trows8x8r4", rows: { tm: 8, tn: 8, tr: 4, texture: true } },
     { name: "trows16x8r2", rows: { tm: 16, tn: 8, tr: 2, texture: true } },
+    // and the input's planes unpadded, copied rather than packed (W a multiple of 4)
+    { name: "prows8x8r4", rows: { tm: 8, tn: 8, tr: 4, texture: true, planes: true } },
+    { name: "prows16x8r2", rows: { tm: 16, tn: 8, tr: 2, texture: true, planes: true } },
     // forward and input gradient; M = Cog or Cig is often 64, so a 64-row tile with 128 columns
     { name: "tiled4x4", convTiled: { tm: 4, tn: 4, bk: 16 }, gpuOnly: true },
     { name: "tiled4x8", convTiled: { tm: 4, tn: 8, bk: 16 }, gpuOnly: true },
