@@ -300,32 +300,25 @@ function rowsTextures(
   return [x, weights];
 }
 
+/** `count` planes of H x W (contiguous from `at`), each a block of H rows of W / 4 texels. */
+const planesOf = (count: number, H: number, W: number, at: number): TextureOperand => ({
+  batch: [count],
+  view: { offset: at, strides: [H * W] },
+  rows: H,
+  cols: W,
+  strides: [W, 1],
+  R: H,
+  W: W / 4,
+});
+
 /** A run's input [N, C, H, W] (contiguous from `at`) as the rows kernels' texture form pads it. */
 function paddedPlanes(cfg: RowsConfig, run: Geometry, at: number): TextureOperand {
   const { XR, XW } = rowsTextureBlock(cfg, run);
-  return {
-    batch: [run.N * run.Cin],
-    view: { offset: at, strides: [run.H * run.W] },
-    rows: run.H,
-    cols: run.W,
-    strides: [run.W, 1],
-    R: XR,
-    W: XW,
-    pad: run.p,
-    P: blocksPerBand(XW),
-  };
+  return { ...planesOf(run.N * run.Cin, run.H, run.W, at), R: XR, W: XW, pad: run.p, P: blocksPerBand(XW) };
 }
 
-/** A run's input [N, C, H, W] (contiguous from `at`) as its planes, image rows as texel rows (to fold). */
-const inputPlanes = (run: Geometry, at: number): TextureOperand => ({
-  batch: [run.N * run.Cin],
-  view: { offset: at, strides: [run.H * run.W] },
-  rows: run.H,
-  cols: run.W,
-  strides: [run.W, 1],
-  R: run.H,
-  W: run.W / 4,
-});
+/** A run's input as its planes, unpadded (the planes form: W % 4 == 0; folded by the caller). */
+const inputPlanes = (run: Geometry, at: number) => planesOf(run.N * run.Cin, run.H, run.W, at);
 
 /** The texture form takes stride-1 undilated runs whose segments start on a texel, and textures that fit. */
 function textureRowsFit(cfg: RowsConfig, run: Geometry, which: Which, g: Geometry): boolean {
@@ -343,16 +336,7 @@ const weightRowsFit = (g: Geometry) => g.OW % 4 === 0 && g.KH * g.KW <= 9;
  * rows of OW / 4 texels.
  */
 function weightRowsTextures(g: Geometry, [xAt, dyAt] = [0, 0]): [TextureOperand, TextureOperand] {
-  const dy: TextureOperand = {
-    batch: [g.N * g.Cout],
-    view: { offset: dyAt, strides: [g.OH * g.OW] },
-    rows: g.OH,
-    cols: g.OW,
-    strides: [g.OW, 1],
-    R: g.OH,
-    W: g.OW / 4,
-    P: blocksPerBand(g.OW / 4),
-  };
+  const dy = { ...planesOf(g.N * g.Cout, g.OH, g.OW, dyAt), P: blocksPerBand(g.OW / 4) };
   return [paddedPlanes({ tm: 4, tn: 4 }, g, xAt), dy];
 }
 
