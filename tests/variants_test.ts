@@ -54,6 +54,11 @@ const ROWS_CASES: Case[] = [
     inputs: [x([2, 4, 8, 8]), x([8, 4, 3, 3])],
     fn: (t, w) => F.conv2d(t, w, null, { stride: 2, padding: 1 }),
   },
+  // grouped and strided: dy with zeros inserted, whose rows (8) the planes form could take
+  {
+    inputs: [x([2, 8, 8, 8]), x([8, 4, 3, 3])],
+    fn: (t, w) => F.conv2d(t, w, null, { stride: 2, padding: 1, groups: 2 }),
+  },
 ];
 // conv2d's workgroup-tiled kernels (64 or 128 rows of C by 64 or 128 columns, k slabs of 8 or 16):
 // each product crosses a tile edge in M and N somewhere, with k not a multiple of the slab, image

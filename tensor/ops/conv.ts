@@ -141,8 +141,10 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     const io = { reads: [ac.storage.binding, denseBinding(bc), ...extra], writes: [out.storage.binding] };
     const partials: Tensor[] = [], textures: GPUTexture[] = [];
     const rows = rowsGeometry(which, g);
-    // the planes form's input, copied where its rows allow (stride 1: the input is ac itself)
-    const planes = rows && rows.W % 4 === 0 ? fold(inputPlanes(rows, ac.offset), ac) : null;
+    // the planes form's input, copied where its rows allow: ac itself (not a strided conv's input
+    // gradient, whose run reads dy with zeros inserted)
+    const direct = which === "forward" || g.s.join() === "1,1";
+    const planes = rows && direct && rows.W % 4 === 0 ? fold(inputPlanes(rows, ac.offset), ac) : null;
     let wt: Tensor | null = null; // the weights as the rows kernel reads them, made on first use
     let dyz: Tensor | null = null; // a strided conv's dy with zeros inserted, for the rows kernel
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
