@@ -106,7 +106,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
       // q, k, v and dO as textures once, for both passes
       const tex = textureRows(g, [qc, kc, vc, gc]), t = tex?.textures.map((texture) => ({ texture }));
       const [Q, K, V, P, S, G, O] = [qc, kc, vc, pc ?? qc, stats, gc, out].map((x) => x.storage.binding);
-      const dq = { q: qc, k: kc, v: vc, dO: gc, out: dQ, o: out }, dkv = { ...dq, out: dK, dV, o: undefined };
+      const ins = { q: qc, k: kc, v: vc, dO: gc },
+        dq = { ...ins, out: dQ, o: out },
+        dkv = { ...ins, out: dK, dV };
       // the dQ pass works out D_i = dO_i . O_i and writes it beside lse, for the dK/dV pass
       runPass("attention_dq", "dq", g, pc, dq, Tq, tex, {
         row: () => attentionGradQWGSL(D),
