@@ -259,5 +259,9 @@ export const CASES: Record<string, Case[]> = {
       inputs: [x([3, 4]), idx([3], [1, -100, 3])],
       fn: (l, t) => F.crossEntropy(l, t, { reduction: "none" }),
     },
+    { // rows longer than ROW_PER_THREAD_MAX: the row-per-workgroup form
+      inputs: [x([2, 2100], 0.5, 1.5), idx([2], [2099, 17])],
+      fn: (l, t) => F.crossEntropy(l, t, { labelSmoothing: 0.1 }),
+    },
   ],
 };

@@ -33,6 +33,7 @@ Deno.test({
     const entries = JSON.parse(await Deno.readTextFile(tuner.cacheFile)).entries;
     const key = Object.keys(entries).find((k) => k.startsWith("matmul|32x32x32|"));
     assert(key, `no matmul entry in ${Object.keys(entries)}`);
+    assert.deepEqual(Object.keys(entries), [key], "the cache file keeps this machine's measurements only");
     const e = entries[key];
     assert(e.winner in e.ms && Object.values(e.ms).every((ms) => (ms as number) >= 0), JSON.stringify(e));
     const again = await tidy(() => F.matmul(a, b)).toArray(); // the winner

@@ -4,7 +4,12 @@
 // (kernels/cross_entropy.ts): the [N, C] log-probabilities are never stored.
 
 import { f32Bits } from "../../kernels/common.ts";
-import { crossEntropyGradWGSL, crossEntropyWGSL } from "../../kernels/cross_entropy.ts";
+import {
+  crossEntropyGradWGSL,
+  crossEntropyRowWGSL,
+  crossEntropyWGSL,
+  ROW_PER_THREAD_MAX,
+} from "../../kernels/cross_entropy.ts";
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
 import { fromOp, Tensor } from "../tensor.ts";
@@ -46,15 +51,23 @@ export function crossEntropy(logits: Tensor, targets: Tensor, o: CrossEntropyOpt
       L[n] = T[n] === ignoreIndex ? 0 : S[n] - (1 - e) * X[n * C + T[n]] - (e * total) / C;
     }
   } else {
-    const rows = Math.min(N, 65535);
-    gpu().run({
-      name: "cross_entropy",
-      code: crossEntropyWGSL(),
+    const io = {
       params,
       reads: [x.storage.binding, t.storage.binding],
       writes: [loss.storage.binding, lse.storage.binding],
-      workgroups: [rows, Math.ceil(N / rows), 1],
-    });
+    };
+    // a row per thread while rows are short: no barriers (kernels/cross_entropy.ts)
+    if (C <= ROW_PER_THREAD_MAX) {
+      gpu().run({ name: "cross_entropy_row", code: crossEntropyRowWGSL(), ...io, threads: N });
+    } else {
+      const rows = Math.min(N, 65535);
+      gpu().run({
+        name: "cross_entropy",
+        code: crossEntropyWGSL(),
+        ...io,
+        workgroups: [rows, Math.ceil(N / rows), 1],
+      });
+    }
   }
   const perRow = fromOp("crossEntropy", loss, [logits], (g) => {
     const gc = packed(g), dx = empty([N, C], { device: x.device, dtype: x.dtype });

@@ -51,12 +51,20 @@ const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(
 
 class Tuner {
   enabled = (Deno.env.get("CAPTIONER_TUNE") ?? "1") !== "0";
+  /**
+   * Whether kernels/tuned's table counts. `CAPTIONER_TUNE=fresh` measures every class on this
+   * machine instead: hosts reporting the same llvmpipe differ up to 10x in what a load costs, and
+   * so in which variant wins (bench/loads.ts, bench/RESULTS.md session 16).
+   */
+  shipped = Deno.env.get("CAPTIONER_TUNE") !== "fresh";
   #entries: Map<string, Entry> | null = null;
   /** the cache file `#entries` came from: another one (CAPTIONER_CACHE_DIR changed) is read afresh */
   #loadedFrom = "";
   /** key -> winner's code -> whether the entry knows the candidates' code (see `confirm`) */
   #confirmed = new Map<string, Map<string, boolean>>();
   #pending = new Map<string, Promise<void>>();
+  /** keys this machine measured or read from its cache file: the ones the cache file keeps */
+  #local = new Set<string>();
   #slug: string | null = null;
 
   /** memoised: every kernel call reaches it (through the cache file's name) */
@@ -118,6 +126,7 @@ class Tuner {
       const sums = [...seqs, ...seqs].map((s) => times.slice(at, at += s.length).reduce((a, b) => a + b, 0));
       const ms = seqs.map((_, i) => Math.min(sums[i], sums[i + seqs.length]));
       const best = ms.indexOf(Math.min(...ms));
+      this.#local.add(key);
       this.#load().set(
         key,
         merge(this.#load().get(key), {
@@ -148,10 +157,12 @@ class Tuner {
     this.#entries = new Map();
     this.#loadedFrom = this.cacheFile;
     this.#confirmed.clear();
-    for (const file of [this.shippedFile, this.cacheFile]) {
+    this.#local.clear();
+    for (const file of this.shipped ? [this.shippedFile, this.cacheFile] : [this.cacheFile]) {
       try {
         for (const [k, e] of Object.entries(readEntries(file))) {
           this.#entries.set(k, merge(this.#entries.get(k), e));
+          if (file === this.cacheFile) this.#local.add(k);
         }
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) console.error(`kernel tuning cache ${file} ignored: ${e}`);
@@ -169,7 +180,7 @@ class Tuner {
       try {
         entries = readEntries(file);
       } catch { /* none yet, or unreadable: this process's entries replace it */ }
-      for (const [k, e] of this.#load()) entries[k] = merge(entries[k], e);
+      for (const k of this.#local) entries[k] = merge(entries[k], this.#load().get(k)!);
       const body = { adapter: gpu().adapter.description, entries };
       Deno.writeTextFileSync(tmp, JSON.stringify(body, null, 1) + "\n");
       Deno.renameSync(tmp, file);
