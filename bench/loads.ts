@@ -14,8 +14,8 @@ if (!adapter) throw new Error("no WebGPU adapter");
 const device = await adapter.requestDevice();
 const THREADS = 16384, ITERS = 256, TEXELS = 1024; // 16 KiB of vec4s: fits a uniform binding
 
-/** The load loop around one `fetch(i)` expression: i indexes a vec4 in [0, TEXELS). */
-const kernel = (decl: string, fetch: string) => `
+/** The load loop around `fetch`, which loads the vec4 at index i (a WGSL expression) in [0, TEXELS). */
+const kernel = (decl: string, fetch: (i: string) => string) => `
 ${decl}
 @group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
 @compute @workgroup_size(64)
@@ -23,10 +23,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var acc0 = vec4f(0.0); var acc1 = vec4f(0.0); var acc2 = vec4f(0.0); var acc3 = vec4f(0.0);
   for (var it = 0u; it < ${ITERS}u; it++) {
     let base = (gid.x * 7u + it * 4u) % ${TEXELS - 4}u;
-    acc0 += ${fetch.replaceAll("i", "base")};
-    acc1 += ${fetch.replaceAll("i", "(base + 1u)")};
-    acc2 += ${fetch.replaceAll("i", "(base + 2u)")};
-    acc3 += ${fetch.replaceAll("i", "(base + 3u)")};
+    acc0 += ${fetch("base")};
+    acc1 += ${fetch("(base + 1u)")};
+    acc2 += ${fetch("(base + 2u)")};
+    acc3 += ${fetch("(base + 3u)")};
   }
   out[gid.x] = acc0 + acc1 + acc2 + acc3;
 }`;
@@ -43,26 +43,26 @@ const out = device.createBuffer({ size: THREADS * 16, usage: GPUBufferUsage.STOR
 const cases: { name: string; code: string; resource: GPUBindingResource | null }[] = [
   {
     name: "storage buffer",
-    code: kernel("@group(0) @binding(0) var<storage, read> data: array<vec4f>;", "data[i]"),
+    code: kernel("@group(0) @binding(0) var<storage, read> data: array<vec4f>;", (i) => `data[${i}]`),
     resource: { buffer: storage },
   },
   {
     name: "uniform buffer",
-    code: kernel(`@group(0) @binding(0) var<uniform> data: array<vec4f, ${TEXELS}>;`, "data[i]"),
+    code: kernel(`@group(0) @binding(0) var<uniform> data: array<vec4f, ${TEXELS}>;`, (i) => `data[${i}]`),
     resource: { buffer: uniform },
   },
   {
     name: "texture (textureLoad)",
     code: kernel(
       "@group(0) @binding(0) var data: texture_2d<f32>;",
-      "textureLoad(data, vec2u(i % 64u, i / 64u), 0)",
+      (i) => `textureLoad(data, vec2u(${i} % 64u, ${i} / 64u), 0)`,
     ),
     resource: texture.createView(),
   },
   {
     name: "private array",
     // written once per thread first, or the compiler folds loads of a zero-initialised array
-    code: kernel(`var<private> data: array<vec4f, ${TEXELS}>;`, "data[i]").replace(
+    code: kernel(`var<private> data: array<vec4f, ${TEXELS}>;`, (i) => `data[${i}]`).replace(
       "  for (",
       `  data[gid.x % ${TEXELS}u] = vec4f(f32(gid.x));\n  for (`,
     ),
