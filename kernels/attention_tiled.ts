@@ -20,8 +20,9 @@
 //     rows. All threads with the same column share read one address at once (a broadcast, free of
 //     bank conflicts); the shares are t / (64 / split), so a 32-wide warp reads one address.
 //   - split 1: a thread computes its dot products alone. split 2: it writes its partial dot
-//     products for the whole tile to workgroup memory, and after a barrier both threads of a row
-//     add the same partials in the same order, so they agree on m, l and P. This halves the
+//     products for the whole tile to workgroup memory (`part`, a vector per tile row and owned
+//     row: component dot * 2 + half), and after a barrier both threads of a row read that vector
+//     and add the same partials in the same order, so they agree on m, l and P. This halves the
 //     registers, which the backward needs (3 or 4 head-sized rows: 192 or 256 floats at D = 64
 //     with split 1, at or past the 255 registers an NVIDIA thread has), for one more barrier per
 //     tile.
@@ -31,7 +32,10 @@
 // Causal tile skipping: a query block stops at its last row's last visible key; a key block starts
 // at its first key's first viewer. Key padding is applied per key (a hidden tile is still walked).
 // Workgroup memory (WebGPU guarantees 16 KiB; more fails pipeline creation on some devices):
-//   4 * (2 * bc * D + (split > 1 ? dots * 64 * bc : 0)) bytes, dots 1 (forward) or 2 (s and dP):
+//   4 * (2 * bc * D + (split > 1 ? dots * 64 * bc : 0)) bytes, dots 1 (forward) or 2 (s and dP),
+//   declared as vectors: Mesa's GL driver compiles WGSL's zero-initialisation of workgroup memory
+//   in time quadratic in its element count (bench/RESULTS.md step 74), and the tests run these
+//   kernels there:
 //     bc 32, split 1:  256 D                      (16 KiB at D = 64, every pass)
 //     bc 16, split 2:  128 D + 4 KiB (forward), 128 D + 8 KiB (dQ, dK/dV)  (12 / 16 KiB at D = 64)
 //   `attentionTiledFits` rules out what does not fit, and a split that does not divide D.
@@ -68,7 +72,7 @@ export function attentionTiledBytes(pass: AttentionPass, D: number, { bc, split 
 }
 
 export const attentionTiledFits = (pass: AttentionPass, D: number, c: AttentionTileConfig) =>
-  THREADS % c.split === 0 && D % c.split === 0 && attentionTiledBytes(pass, D, c) <= WORKGROUP_BYTES;
+  (c.split === 1 || c.split === 2) && D % c.split === 0 && attentionTiledBytes(pass, D, c) <= WORKGROUP_BYTES;
 
 /** One workgroup per (bh, block of owned rows), the flat index folded into y past the x limit. */
 export function attentionTiledGrid(
@@ -87,7 +91,7 @@ function attentionTiledSource(pass: AttentionPass, D: number, c: AttentionTileCo
     throw new Error(
       `attention tiled ${pass} D ${D} bc ${c.bc} split ${c.split}: ${
         attentionTiledBytes(pass, D, c)
-      } bytes of workgroup memory, or split does not divide D`,
+      } bytes of workgroup memory, or split is not 1 or 2 or does not divide D`,
     );
   }
   const { bc, split: S } = c;
@@ -131,23 +135,25 @@ function attentionTiledSource(pass: AttentionPass, D: number, c: AttentionTileCo
     }
     workgroupBarrier();`;
   const dots = pass === "forward" ? 1 : 2;
-  /** partial dot products go to part[((dot * S + half) * bc + tile row) * OWN + row] */
-  const partAt = (dot: number, half: string, tr: string) =>
-    `((${dot * S}u + ${half}) * ${bc}u + ${tr}) * ${OWN}u + own`;
   /**
    * Dot products of the thread's row with each tile row: with split 1, the expressions; with
-   * split > 1, WGSL that stores the partials (then a barrier) and the expressions summing them.
+   * split 2, WGSL that stores the partials (then a barrier), and the expressions summing them
+   * from `pv`, the row's vector of partials that `load` reads.
    */
   const exchange = (pairs: [string, string][]) => {
-    if (S === 1) return { pre: "", sums: pairs.map(([x, tile]) => dotTile(x, tile)) };
+    if (S === 1) return { pre: "", load: "", sums: pairs.map(([x, tile]) => dotTile(x, tile)) };
     const pre = /* wgsl */ `
     for (var tr = 0u; tr < ${bc}u; tr++) {
       let at = tr * ${RV}u + half * ${NV}u;
-${pairs.map(([x, tile], d) => `      part[${partAt(d, "half", "tr")}] = ${dotTile(x, tile)};`).join("\n")}
+${
+      pairs.map(([x, tile], d) => `      part[tr * ${OWN}u + own][${d * S}u + half] = ${dotTile(x, tile)};`)
+        .join("\n")
+    }
     }
     workgroupBarrier();`;
-    const sums = pairs.map((_, d) => range(S).map((h) => `part[${partAt(d, `${h}u`, "tr")}]`).join(" + "));
-    return { pre, sums };
+    const load = `\n        let pv = part[tr * ${OWN}u + own];`;
+    const sums = pairs.map((_, d) => `(pv[${d * S}] + pv[${d * S + 1}])`);
+    return { pre, load, sums };
   };
 
   const head = /* wgsl */ `
@@ -157,7 +163,7 @@ const D: u32 = ${D}u;
 ${ROW_LAYOUT}
 var<workgroup> tileA: array<${T}, ${bc * RV}>;
 var<workgroup> tileB: array<${T}, ${bc * RV}>;
-${S > 1 ? `var<workgroup> part: array<f32, ${dots * S * bc * OWN}>;` : ""}
+${S > 1 ? `var<workgroup> part: array<vec${dots * S}<f32>, ${bc * OWN}>;` : ""}
 fn keyShown(bh: u32, j: u32) -> bool {
   return param(6) == 0u || pad[(bh / param(3)) * param(2) + j] == 0.0;
 }
@@ -211,7 +217,7 @@ ${copy(["tileA", "k", "k"], ["tileB", "v", "v"], "j0", "Tk")}${ex.pre}
     for (var tr = 0u; tr < ${bc}u; tr++) {
       let j = j0 + tr;
       if (j < jEnd && keyShown(bh, j) && causalShown(r, j)) {
-        let at = tr * ${RV}u + half * ${NV}u;${update}
+        let at = tr * ${RV}u + half * ${NV}u;${ex.load}${update}
       }
     }
     // the next copy overwrites the tiles
@@ -246,7 +252,7 @@ ${copy(["tileA", "q", "q"], ["tileB", "dO", "g"], "i0", "Tq")}${ex.pre}
     for (var tr = 0u; tr < ${bc}u; tr++) {
       let i = i0 + tr;
       if (i < Tq && shown && causalShown(i, r)) {
-        let at = tr * ${RV}u + half * ${NV}u;
+        let at = tr * ${RV}u + half * ${NV}u;${ex.load}
         let si = 2u * (bh * Tq + i);
         let p = exp(${ex.sums[0]} - stats[si]);
         let ds = p * (${ex.sums[1]} - stats[si + 1u]);

@@ -3,7 +3,7 @@
 import assert from "node:assert";
 import { device, F, full, noGrad, type Tensor, tensor } from "../tensor/mod.ts";
 import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
-import { type Case, relError, run, sampleValues, weightsFor } from "./helpers/check.ts";
+import { type Case, fewCases, relError, run, sampleValues, weightsFor } from "./helpers/check.ts";
 import { CASES } from "./op_cases.ts";
 
 // Shapes that cross several workgroup tiles and k slabs with ragged edges (the op cases are smaller
@@ -134,10 +134,12 @@ const ATTENTION_CASES: Case[] = [
     },
     contiguousOnly: true,
   },
-  // The workgroup-tiled kernels own 64 (tiled32) or 32 (tiled16s2) rows and walk tiles of 32 or 16:
-  // several of each with ragged ends. Causal with Tk < Tq: the first 25 queries see nothing, and
-  // the key blocks skip whole query tiles.
+];
+// The workgroup-tiled kernels own 64 (tiled32) or 32 (tiled16s2) rows and walk tiles of 32 or 16:
+// several of each with ragged ends.
+const ATTENTION_TILE_CASES: Case[] = [
   {
+    // causal with Tk < Tq: the first 25 queries see nothing, and the key blocks skip whole query tiles
     inputs: [x([1, 2, 70, 8]), x([1, 2, 45, 8]), x([1, 2, 45, 8])],
     fn: (q, k, v) => F.attention(q, k, v, { causal: true }),
     contiguousOnly: true,
@@ -212,15 +214,40 @@ const LONG_ROWS: Record<string, Case[]> = {
   layerNorm: [{ inputs: [x([5, 130]), x([130]), x([130])], fn: (t, w, b) => F.layerNorm(t, [130], w, b) }],
 };
 
+// What the gpuOnly variants run on CPU adapters (`fewCases`): cases that cross their tiles in few
+// pipelines. conv2d compiles per geometry, so one case crosses every edge the three above do, in
+// each of its GEMMs (M x N x K; the tiles are 64 or 128 square, the slabs 8 or 16 deep):
+//   forward 136 x 162 x 135, input 15 x 612 x 1224 (taps between strides), weight 136 x 135 x 162
+//   (split-K slices left empty), with 81 output positions per image.
+// Attention compiles per head size: the tile cases at D = 8 and 6, and permuted heads.
+// Matmul compiles per operand layout, not per shape, so its variants run every case.
+const CONV_FEW: Case = {
+  inputs: [x([2, 30, 17, 18]), x([272, 15, 3, 3])],
+  fn: (t, w) => F.conv2d(t, w, null, { stride: 2, padding: [1, 2], dilation: [1, 2], groups: 2 }),
+};
+const attentionFew = [
+  ATTENTION_TILE_CASES[0],
+  ATTENTION_TILE_CASES[2],
+  ATTENTION_TILE_CASES[5],
+  ATTENTION_CASES[3],
+];
+const FEW: Record<string, Case[]> = {
+  conv2d: [CONV_FEW],
+  conv2d_weight: [CONV_FEW],
+  attention: attentionFew,
+  attention_dq: attentionFew,
+  attention_dkv: attentionFew,
+};
+
 const EXTRA: Record<string, Case[]> = {
   ...LONG_ROWS,
   layerNorm_grad: LONG_ROWS.layerNorm,
   matmul: TILE_CASES,
   conv2d: [...ROWS_CASES, ...TILED_CASES],
   conv2d_weight: [...ROWS_CASES, ...WEIGHT_ROWS_CASES, ...TILED_CASES],
-  attention: ATTENTION_CASES,
-  attention_dq: ATTENTION_CASES,
-  attention_dkv: ATTENTION_CASES,
+  attention: [...ATTENTION_CASES, ...ATTENTION_TILE_CASES],
+  attention_dq: [...ATTENTION_CASES, ...ATTENTION_TILE_CASES],
+  attention_dkv: [...ATTENTION_CASES, ...ATTENTION_TILE_CASES],
 };
 
 for (const [op, variants] of Object.entries(VARIANTS)) {
@@ -231,7 +258,9 @@ for (const [op, variants] of Object.entries(VARIANTS)) {
     }, async () => {
       forceVariant(op, v.name);
       try {
-        const cases = [...(CASES[op] ?? CASES[op.split("_")[0]]), ...(EXTRA[op] ?? [])];
+        const cases = fewCases(v) && FEW[op]
+          ? FEW[op]
+          : [...(CASES[op] ?? CASES[op.split("_")[0]]), ...(EXTRA[op] ?? [])];
         for (const [k, c] of cases.entries()) {
           for (const strided of c.contiguousOnly ? [false] : [false, true]) {
             const values = await sampleValues(c.inputs), w = await weightsFor(c, values);

@@ -5,7 +5,7 @@
 // The scalar being differentiated is sum(op(inputs) * w) for a fixed random w, so every output
 // element's gradient path is exercised.
 
-import { F, noGrad, rand, randn, type Tensor, tensor, tidy } from "../../tensor/mod.ts";
+import { F, gpu, noGrad, rand, randn, type Tensor, tensor, tidy } from "../../tensor/mod.ts";
 import type { Device } from "../../tensor/mod.ts";
 
 export type Input =
@@ -144,3 +144,12 @@ export async function weightsFor(c: Case, values: Float64Array[]): Promise<Float
   t.dispose();
   return w;
 }
+
+/**
+ * Whether variant v runs a few chosen cases rather than all: a gpuOnly variant on a CPU adapter.
+ * Such variants run there only in the tests, and each of their pipelines costs compile time:
+ * Mesa's GL driver compiles WGSL's zero-initialisation of workgroup memory in time quadratic in
+ * its elements, 3-40 s a pipeline on a 2-core Zen 4 (bench/RESULTS.md step 74), and conv2d's
+ * compile in each case's geometry. Real GPUs run every case.
+ */
+export const fewCases = (v: { gpuOnly?: boolean }) => v.gpuOnly === true && gpu().adapter.fallback;
