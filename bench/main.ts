@@ -13,7 +13,7 @@
 import { F, gpu, randn, type Tensor, tensor, tidy } from "../tensor/mod.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
 import { keyIsCurrent } from "../tensor/webgpu/variants.ts";
-import { medianMs } from "./timing.ts";
+import { medianMs, pairedSpeedup } from "./timing.ts";
 import {
   initTfjs,
   tfjsAttention,
@@ -37,12 +37,13 @@ interface Row {
 }
 const rows: Row[] = [];
 
+const settled = async () => {
+  await tuner.settled();
+  await gpu().done();
+};
 /** Median time of one call of `fn` to GPU completion (bench/timing.ts); the first call also tunes. */
-const time = (fn: () => void) =>
-  medianMs(() => tidy(fn), async () => {
-    await tuner.settled();
-    await gpu().done();
-  }, reps);
+const time = (fn: () => void) => medianMs(() => tidy(fn), settled, reps);
+const wanted = (op: string) => !only || only.some((o) => op.startsWith(o));
 
 async function row(
   op: string,
@@ -51,7 +52,7 @@ async function row(
   ours: () => void,
   theirs?: () => Promise<{ ms: number }>,
 ) {
-  if (only && !only.some((o) => op.startsWith(o))) return;
+  if (!wanted(op)) return;
   const ms = await time(ours);
   const tfjsMs = theirs ? (await theirs()).ms : null;
   const r: Row = {
@@ -143,7 +144,28 @@ for (const [[c, s], i] of stages.map((v, i) => [v, i] as const)) {
 // fused epilogue (F.conv2dFused, the batchnorm folded into a scale and shift on each call as
 // model/resnet.ts does) against the separate kernels; the ratio is unfused / fused time. Rows:
 // "convbn" = conv + bn + relu (a block's first conv), "convbn+add" = conv + bn + residual + relu.
-const fusion: { op: string; shape: string; fusedMs: number; unfusedMs: number; speedup: number }[] = [];
+const fusion: {
+  op: string;
+  shape: string;
+  fusedMs: number;
+  unfusedMs: number;
+  speedup: number;
+  range: number[];
+}[] = [];
+/**
+ * After the rows of a fused op and its unfused composition: unfused / fused time, measured in
+ * alternating batches (bench/timing.ts, pairedSpeedup), with the range of the pairs.
+ */
+async function compareFusion(op: string, shape: string, fused: () => void, unfused: () => void) {
+  if (!wanted(op)) return;
+  const [f, u] = rows.slice(-2);
+  const p = await pairedSpeedup(() => tidy(fused), () => tidy(unfused), settled);
+  const range = [+p.low.toFixed(2), +p.high.toFixed(2)];
+  fusion.push({ op, shape, fusedMs: f.ms, unfusedMs: u.ms, speedup: +p.speedup.toFixed(2), range });
+  console.log(
+    `${"".padEnd(22)}unfused / fused, paired: ${p.speedup.toFixed(2)}x (pairs ${range.join(" to ")})`,
+  );
+}
 for (const [c, s] of full ? stages : stages.slice(0, 2)) {
   for (const [k, residual] of [[3, false], [3, true], [1, true]] as const) {
     const cout = k === 1 ? 4 * c : c, pad = (k - 1) / 2, opts = { padding: pad };
@@ -161,14 +183,10 @@ for (const [c, s] of full ? stages : stages.slice(0, 2)) {
       return F.relu(res ? F.add(y, res) : y);
     };
     const op = `convbn${residual ? "+add" : ""}`, shape = `${NB}x${c}x${s}x${s} ${k}x${k} ->${cout}`;
-    const flops = 2 * NB * c * cout * k * k * s * s, before = rows.length;
+    const flops = 2 * NB * c * cout * k * k * s * s;
     await row(`${op} fused`, shape, flops, fused);
     await row(`${op} unfused`, shape, flops, unfused);
-    if (rows.length === before + 2) {
-      const [f, u] = rows.slice(-2);
-      fusion.push({ op, shape, fusedMs: f.ms, unfusedMs: u.ms, speedup: +(u.ms / f.ms).toFixed(2) });
-      console.log(`${"".padEnd(22)}unfused / fused: ${(u.ms / f.ms).toFixed(2)}x`);
-    }
+    await compareFusion(op, shape, fused, unfused);
   }
 }
 
@@ -210,6 +228,12 @@ for (const T of [32, 75]) {
       () => tfjsAttentionBackward(B, H, T, Tk, D, causal, reps),
     );
     await row(`attn ${what} fwd+bwd (unfused)`, shape, 3 * flops, back(unfused));
+    await compareFusion(
+      `attn ${what} fwd+bwd`,
+      shape,
+      back(() => F.attention(q, k, v, { causal })),
+      back(unfused),
+    );
   }
 }
 
