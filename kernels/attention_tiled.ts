@@ -32,13 +32,13 @@
 // Causal tile skipping: a query block stops at its last row's last visible key; a key block starts
 // at its first key's first viewer. Key padding is applied per key (a hidden tile is still walked).
 // Workgroup memory (WebGPU guarantees 16 KiB; more fails pipeline creation on some devices):
-//   4 * (2 * bc * D + (split > 1 ? dots * 64 * bc : 0)) bytes, dots 1 (forward) or 2 (s and dP),
-//   declared as vectors: Mesa's GL driver compiles WGSL's zero-initialisation of workgroup memory
-//   in time quadratic in its element count (bench/RESULTS.md step 74), and the tests run these
-//   kernels there:
+//   4 * (2 * bc * D + (split > 1 ? dots * 64 * bc : 0)) bytes, dots 1 (forward) or 2 (s and dP):
 //     bc 32, split 1:  256 D                      (16 KiB at D = 64, every pass)
 //     bc 16, split 2:  128 D + 4 KiB (forward), 128 D + 8 KiB (dQ, dK/dV)  (12 / 16 KiB at D = 64)
-//   `attentionTiledFits` rules out what does not fit, and a split that does not divide D.
+//   `attentionTiledFits` rules out what does not fit, and a split that does not divide D. The
+//   arrays are of vectors where they can be: Mesa's GL driver, where the tests run these kernels,
+//   compiles WGSL's zero-initialisation of workgroup memory in time quadratic in its element count
+//   (bench/RESULTS.md step 74).
 // Barriers are in uniform control flow: the tile loop's bounds depend only on params and the
 // workgroup id; rows past the end are clamped on load, take part in every copy and barrier, and
 // only skip their stores. Tile rows past the end are clamped on load and masked.
