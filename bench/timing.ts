@@ -47,12 +47,13 @@ export async function pairedSpeedup(
   minBatchMs = 100,
 ): Promise<{ speedup: number; low: number; high: number }> {
   const [na, nb] = [await batchSize(a, wait, minBatchMs), await batchSize(b, wait, minBatchMs)];
+  const timeA = () => batchMs(a, wait, na), timeB = () => batchMs(b, wait, nb);
   const ratios: number[] = [];
   for (let p = 0; p < pairs; p++) {
-    const first = p % 2 === 0;
-    const tb = first ? await batchMs(b, wait, nb) : 0;
-    const ta = await batchMs(a, wait, na);
-    ratios.push((first ? tb : await batchMs(b, wait, nb)) / ta);
+    let ta: number, tb: number;
+    if (p % 2 === 0) [tb, ta] = [await timeB(), await timeA()];
+    else [ta, tb] = [await timeA(), await timeB()];
+    ratios.push(tb / ta);
   }
-  return { speedup: median([...ratios]), low: Math.min(...ratios), high: Math.max(...ratios) };
+  return { speedup: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios) };
 }
