@@ -129,7 +129,9 @@ export const CASES: Record<string, Case[]> = {
       inputs: [x([2, 4, 7, 6]), x([6, 2, 3, 3]), x([6])],
       fn: (t, w, b) => F.conv2d(t, w, b, { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 }),
     },
+    // 1x1: a matmul, transposed where H * W is not a multiple of 4 (tensor/ops/conv.ts, pointwise)
     { inputs: [x([1, 3, 5, 5]), x([4, 3, 1, 1])], fn: (t, w) => F.conv2d(t, w) },
+    { inputs: [x([2, 3, 4, 5]), x([6, 3, 1, 1])], fn: (t, w) => F.conv2d(t, w) },
     {
       inputs: [x([2, 2, 6, 5]), x([3, 2, 3, 2])],
       fn: (t, w) => F.conv2d(t, w, null, { stride: 2, padding: 1 }),

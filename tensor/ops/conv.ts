@@ -372,10 +372,19 @@ function rowsWeights(which: Which, w: Tensor, { Cin, Cout, G, KH, KW }: Geometry
 const isPointwise = (g: Geometry) =>
   g.KH === 1 && g.KW === 1 && g.G === 1 && g.s.join() === "1,1" && g.p.join() === "0,0";
 
-/** A 1x1 convolution is a matmul, W [Cout, Cin] @ x [N, Cin, H * W] batched over N, and autograd's. */
+/**
+ * A 1x1 convolution is a matmul, W [Cout, Cin] @ x [N, Cin, H * W] batched over N, and autograd's.
+ * Where H * W is not a multiple of 4 (ResNet's 7 x 7 stage) no vec4 or texture kernel takes those
+ * columns, so the product runs transposed, x^T [N * H * W, Cin] @ W^T with Cout columns, and is
+ * permuted back: on llvmpipe, ResNet's 7 x 7 shapes at batch 1 and 2 ran 1.2-2.6x faster forward and
+ * 1.7-3.9x forward and backward, the copies included (bench/RESULTS.md, session 18).
+ */
 function pointwise(x: Tensor, weight: Tensor, g: Geometry): Tensor {
-  const rows = matmul(reshape(weight, [g.Cout, g.Cin]), reshape(x, [g.N, g.Cin, g.H * g.W]));
-  return reshape(rows, [g.N, g.Cout, g.H, g.W]);
+  const w = reshape(weight, [g.Cout, g.Cin]), xs = reshape(x, [g.N, g.Cin, g.H * g.W]);
+  const y = (g.H * g.W) % 4 && g.Cout % 4 === 0
+    ? permute(matmul(permute(xs, [0, 2, 1]), permute(w, [1, 0])), [0, 2, 1])
+    : matmul(w, xs);
+  return reshape(y, [g.N, g.Cout, g.H, g.W]);
 }
 
 /**
