@@ -36,7 +36,17 @@ fn row4(L: u32, bh: u32, t: u32) -> u32 { return rowAt(L, bh, t) / 4u; }
 fn keyShown(bh: u32, j: u32) -> bool {
   return param(6) == 0u || pad[(bh / param(3)) * param(2) + j] == 0.0;
 }
-fn causalShown(i: u32, j: u32) -> bool { return param(5) == 0u || j + param(1) <= i + param(2); }`;
+fn causalShown(i: u32, j: u32) -> bool { return param(5) == 0u || j + param(1) <= i + param(2); }
+/**
+ * Thread i's head and block of rows. Heads vary fastest, so the lanes that a CPU adapter runs as
+ * one SIMD group share a block, and with it their loop's bounds under the causal mask: lanes that
+ * end early no longer ride along to their neighbours' end. Blocks are dealt from both ends
+ * (0, n - 1, 1, n - 2, ...), so any run of threads, a workgroup, mixes long loops and short.
+ */
+fn headBlock(i: u32, blocks: u32) -> vec2<u32> {
+  let b = i / param(0);
+  return vec2<u32>(i % param(0), select(blocks - 1u - b / 2u, b / 2u, b % 2u == 0u));
+}`;
 
 /** sum over c of dot(x{r}_c, y_c): one row's dot product with a loaded row, as vec4 dots. */
 const dotRow = (x: string, y: string, D: number) =>
@@ -103,7 +113,7 @@ const QUERY_BLOCK = (R: number, rs: Rows) => /* wgsl */ `
   let Tq = param(1); let Tk = param(2);
   let blocks = (Tq + ${R - 1}u) / ${R}u;
   if (i >= param(0) * blocks) { return; }
-  let bh = i / blocks; let row0 = (i % blocks) * ${R}u;
+  let hb = headBlock(i, blocks); let bh = hb.x; let row0 = hb.y * ${R}u;
   let scale = bitcast<f32>(param(4));
 ${
   range(R).map((r) =>
@@ -258,7 +268,7 @@ ${backwardHead(texture, "dkv")}
   let Tq = param(1); let Tk = param(2);
   let blocks = (Tk + ${R - 1}u) / ${R}u;
   if (i >= param(0) * blocks) { return; }
-  let bh = i / blocks; let jb = (i % blocks) * ${R}u;
+  let hb = headBlock(i, blocks); let bh = hb.x; let jb = hb.y * ${R}u;
   let scale = bitcast<f32>(param(4));
 ${rs.setup}
 ${
