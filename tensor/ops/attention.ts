@@ -182,7 +182,8 @@ function runPass(
   // the tiled kernels hold a tile of D-float rows in workgroup memory: D bounds them
   const fits = (v: Variant) =>
     blocks(v) && (!v.attnTile || attentionTiledFits(pass, g.D, v.attnTile)) && (!v.attnTexture || !!tex);
-  runVariant(op, { M: g.BH * g.Tq, N: g.Tk, K: g.D }, fits, (v) =>
+  const dims = { M: g.BH * g.Tq, N: g.Tk, K: g.D, ...(pass === "dkv" ? { form: `fit${keyFit(g.Tk)}` } : {}) };
+  runVariant(op, dims, fits, (v) =>
     v.attnTile
       ? {
         name: `${op}_${v.name}`,
@@ -198,6 +199,14 @@ function runPass(
         threads: g.BH * Math.ceil(rows / (v.attnRows ?? 1)),
       });
 }
+
+/**
+ * Which of the dK/dV pass's block sizes pads the keys least (ties to the larger): 7 for the 49 image
+ * tokens of a 7 x 7 feature map, 8 for 32 or 64 keys, 4 for 75. The size class alone puts 49 and 75
+ * keys together, and 7 rows a thread are what 49 wants, not 75.
+ */
+const keyFit = (keys: number) =>
+  [8, 7, 4].reduce((best, r) => (Math.ceil(keys / r) * r < Math.ceil(keys / best) * best ? r : best));
 
 /**
  * The operands of one pass: inputs, the incoming gradient (backward), the output (and dV's place),

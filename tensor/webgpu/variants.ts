@@ -125,7 +125,10 @@ export const VARIANTS: Record<string, Variant[]> = {
   layerNorm_grad: ROWS,
   attention: ATTENTION,
   attention_dq: ATTENTION,
-  attention_dkv: ATTENTION,
+  // the dK/dV pass's threads own key rows, and 7 to a thread cut the 49 image tokens of a 7 x 7
+  // feature map (ResNet at 224 px) into whole blocks: cross-attention's dK/dV 12-15% faster than
+  // with 4 or 8 (bench/RESULTS.md step 84). Its calls' form: the block size that fits their keys
+  attention_dkv: [...ATTENTION, { name: "tblock7", attnRows: 7, attnTexture: true }],
   // the weight gradient's GEMM has a long k loop (N * OH * OW) and a small output: split-K pays
   conv2d_weight: [
     { name: "direct", reference: true },
@@ -149,7 +152,7 @@ export const VARIANTS: Record<string, Variant[]> = {
 };
 
 /** The ops whose calls name their form (Dims.form); their keys without one are from before it. */
-export const FORMED_OPS = new Set(["matmul", "conv2d", "conv2d_weight"]);
+export const FORMED_OPS = new Set(["matmul", "conv2d", "conv2d_weight", "attention_dkv"]);
 
 /**
  * Whether a tuning key (op|class|form|candidates, or op|class|candidates for unformed ops) can
