@@ -81,10 +81,34 @@ Deno.test({
     }
   }));
 
+Deno.test({
+  name: "attention's dK/dV pass measures 49 keys apart from 75, which share its size class",
+  ignore: device() !== "webgpu",
+}, () =>
+  withTuning(async () => {
+    // 2 heads of 24 queries (d 8): M = 48, both key counts in the class of 64; blocks of 7 cut 49
+    // keys evenly, blocks of 4 pad 75 least
+    const q = randn([1, 2, 24, 8], { requiresGrad: true });
+    for (const Tk of [49, 75]) {
+      const [k, v] = [
+        randn([1, 2, Tk, 8], { requiresGrad: true }),
+        randn([1, 2, Tk, 8], { requiresGrad: true }),
+      ];
+      tidy(() => F.attention(q, k, v).backward(randn([1, 2, 24, 8])));
+      await tuner.settled();
+    }
+    const forms = Object.keys(tuner.entries()).filter((k) => k.startsWith("attention_dkv|64x64x8|"))
+      .map((k) => k.split("|")[2]).sort();
+    assert.deepEqual(forms, ["fit4", "fit7"]);
+  }));
+
 Deno.test("tuning keys of variants that are gone, or of an older form, are not shipped", () => {
   const names = VARIANTS.matmul.map((v) => v.name).join(",");
   assert(keyIsCurrent(`matmul|16x64x16|kn|${names}`));
   assert(!keyIsCurrent(`matmul|16x64x16|${names}`), "a matmul key without its operand layout");
   assert(!keyIsCurrent("matmul|16x64x16|kn|vec4_4x4,vec4_3x3"), "a variant that no longer exists");
   assert(keyIsCurrent("softmax|64x128x1|thread,group"));
+  const dkv = VARIANTS.attention_dkv.map((v) => v.name).join(",");
+  assert(keyIsCurrent(`attention_dkv|1024x64x64|fit7|${dkv}`));
+  assert(!keyIsCurrent(`attention_dkv|1024x64x64|${dkv}`), "a dK/dV key without its keys' fit");
 });
