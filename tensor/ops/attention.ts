@@ -18,7 +18,7 @@ import {
 import { empty } from "../create.ts";
 import { gpu } from "../storage.ts";
 import type { Dispatch } from "../webgpu/runtime.ts";
-import { runVariant, type Variant } from "../webgpu/variants.ts";
+import { runVariant, type Variant, VARIANTS } from "../webgpu/variants.ts";
 import { fromOp, Tensor } from "../tensor.ts";
 import { packed } from "./movement.ts";
 import { rowsTexture } from "./texture.ts";
@@ -200,13 +200,18 @@ function runPass(
       });
 }
 
+/** The dK/dV pass's block sizes in its texture form (CPU adapters' choice), largest first: 8, 7, 4. */
+const KEY_BLOCKS = VARIANTS.attention_dkv.flatMap((v) => (v.attnTexture ? [v.attnRows!] : [])).sort((a, b) =>
+  b - a
+);
+
 /**
  * Which of the dK/dV pass's block sizes pads the keys least (ties to the larger): 7 for the 49 image
  * tokens of a 7 x 7 feature map, 8 for 32 or 64 keys, 4 for 75. The size class alone puts 49 and 75
  * keys together, and 7 rows a thread are what 49 wants, not 75.
  */
 const keyFit = (keys: number) =>
-  [8, 7, 4].reduce((best, r) => (Math.ceil(keys / r) * r < Math.ceil(keys / best) * best ? r : best));
+  KEY_BLOCKS.reduce((best, r) => (Math.ceil(keys / r) * r < Math.ceil(keys / best) * best ? r : best));
 
 /**
  * The operands of one pass: inputs, the incoming gradient (backward), the output (and dV's place),
