@@ -24,9 +24,22 @@
 
 import { LAYOUT, ROW_LAYOUT } from "./attention.ts";
 import type { AttentionPass } from "./attention_tiled.ts";
-import { MAIN, memoWGSL, PARAMS } from "./common.ts";
+import { main, memoWGSL, PARAMS } from "./common.ts";
+
+/** One blocked kernel's shape, as a tuning variant names it (tensor/webgpu/variants.ts). */
+export interface AttentionBlock {
+  /** rows of its own side per thread (query rows; key rows in the dK/dV pass) */
+  rows: number;
+  /** q, k, v and dO read as texels */
+  texture?: boolean;
+  /** rows of the other side a step (default 1) */
+  step?: number;
+  /** threads per workgroup (default 64) */
+  group?: number;
+}
 
 const range = (n: number) => [...Array(n).keys()];
+const NEG_INF = "bitcast<f32>(0xff800000u)";
 
 const COMMON = /* wgsl */ `
 ${PARAMS}
@@ -109,6 +122,21 @@ const loadRows = (
     range(D / 4).map((c) => `  let ${name}${r}_${c} = ${rs.load(array, rowOf(r), c)}${mul};`)
   );
 
+/**
+ * In a query block's loop over keys j, C at a time: key jj{s} = j + s (clamped; in{s} whether it
+ * is before jEnd), its mask, its rows' places, and the rows of `load` (k, v) as {name}{s}_{c}.
+ */
+const keyStep = (C: number, D: number, rs: Rows, load: string[]) =>
+  range(C).map((s) =>
+    `    let jj${s} = min(j + ${s}u, jEnd - 1u); let in${s} = j + ${s}u < jEnd; let shown${s} = keyShown(bh, jj${s});
+    ${rs.step(`kr${s}`, "KL", `jj${s}`)} ${rs.step(`vr${s}`, "VL", `jj${s}`)}
+${
+      load.map((n) =>
+        range(D / 4).map((c) => `    let ${n}${s}_${c} = ${rs.load(n, `${n}r${s}`, c)};`).join("\n")
+      ).join("\n")
+    }`
+  ).join("\n");
+
 const QUERY_BLOCK = (R: number, rs: Rows) => /* wgsl */ `
   let Tq = param(1); let Tk = param(2);
   let blocks = (Tq + ${R - 1}u) / ${R}u;
@@ -158,37 +186,58 @@ fn folded(L: u32, p: vec2<u32>) -> vec2<u32> {
 }`;
 }
 
-/** The forward for R query rows per thread (`texture`: the texture form). */
-function attentionBlockSource(D: number, R: number, texture = false): string {
+/**
+ * The forward for R query rows per thread (`texture`: the texture form), C keys a step: one
+ * rescale of the R x D/4 accumulators per C keys.
+ */
+function attentionBlockSource(
+  D: number,
+  { rows: R, texture = false, step: C = 1, group }: AttentionBlock,
+): string {
   const rs = rows(texture);
+  const keys = range(C);
   return /* wgsl */ `
 ${bindings(texture, "forward")}
 ${COMMON}
-${MAIN}
+${main(group)}
 ${QUERY_BLOCK(R, rs)}
 ${rs.setup}
 ${loadRows(rs, "q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var o${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
-${range(R).map((r) => `  var m${r} = bitcast<f32>(0xff800000u); var l${r} = 0.0;`).join("\n")}
-  for (var j = 0u; j < jEnd; j++) {
-    ${rs.step("kr", "KL")} ${rs.step("vr", "VL")} let shown = keyShown(bh, j);
-${range(D / 4).map((c) => `    let k${c} = ${rs.load("k", "kr", c)};`).join("\n")}
+${range(R).map((r) => `  var m${r} = ${NEG_INF}; var l${r} = 0.0;`).join("\n")}
+  for (var j = 0u; j < jEnd; j += ${C}u) {
+${keyStep(C, D, rs, ["k"])}
 ${
     range(R).map((r) =>
-      `    let s${r} = ${dotRow(`q${r}`, "k", D)};
-    let vis${r} = shown && causalShown(row0 + ${r}u, j);
-    let m${r}New = select(m${r}, max(m${r}, s${r}), vis${r});
-    let corr${r} = select(1.0, exp(m${r} - m${r}New), vis${r});
-    let p${r} = select(0.0, exp(s${r} - m${r}New), vis${r});
-    l${r} = l${r} * corr${r} + p${r}; m${r} = m${r}New;`
+      `${
+        keys.map((s) =>
+          `    let s${r}x${s} = ${
+            dotRow(`q${r}`, `k${s}_`, D)
+          }; let vis${r}x${s} = in${s} && shown${s} && causalShown(row0 + ${r}u, jj${s});`
+        ).join("\n")
+      }
+    let any${r} = ${keys.map((s) => `vis${r}x${s}`).join(" || ")};
+    let m${r}New = select(m${r}, max(m${r}, ${
+        keys.map((s) => `select(${NEG_INF}, s${r}x${s}, vis${r}x${s})`).reduce((a, b) => `max(${a}, ${b})`)
+      }), any${r});
+    let corr${r} = select(1.0, exp(m${r} - m${r}New), any${r});
+${keys.map((s) => `    let p${r}x${s} = select(0.0, exp(s${r}x${s} - m${r}New), vis${r}x${s});`).join("\n")}
+    l${r} = l${r} * corr${r} + ${keys.map((s) => `p${r}x${s}`).join(" + ")}; m${r} = m${r}New;`
     ).join("\n")
   }
-${range(D / 4).map((c) => `    let v${c} = ${rs.load("v", "vr", c)};`).join("\n")}
+${
+    keys.flatMap((s) => range(D / 4).map((c) => `    let v${s}_${c} = ${rs.load("v", `vr${s}`, c)};`)).join(
+      "\n",
+    )
+  }
 ${
     range(R).flatMap((r) =>
-      range(D / 4).map((c) => `    o${r}_${c} = fma(vec4<f32>(p${r}), v${c}, o${r}_${c} * corr${r});`)
-    )
-      .join("\n")
+      range(D / 4).map((c) =>
+        `    o${r}_${c} = ${
+          keys.reduce((a, s) => `fma(vec4<f32>(p${r}x${s}), v${s}_${c}, ${a})`, `o${r}_${c} * corr${r}`)
+        };`
+      )
+    ).join("\n")
   }
   }
 ${
@@ -206,16 +255,23 @@ ${range(D / 4).map((c) => `    o[orow + ${c}u] = o${r}_${c} * inv;`).join("\n")}
 export const attentionBlockWGSL = memoWGSL(attentionBlockSource);
 
 /** The backward passes' bindings and helpers, up to the thread's flat index. */
-const backwardHead = (texture: boolean, pass: AttentionPass) => /* wgsl */ `
+const backwardHead = (texture: boolean, pass: AttentionPass, group?: number) => /* wgsl */ `
 ${bindings(texture, pass)}
 ${COMMON}
-${MAIN}`;
+${main(group)}`;
 
-/** D_i = dO_i . O_i (into the statistics, for the dK/dV pass), then dQ, for R query rows per thread. */
-function attentionBlockGradQSource(D: number, R: number, texture = false): string {
+/**
+ * D_i = dO_i . O_i (into the statistics, for the dK/dV pass), then dQ, for R query rows per thread,
+ * C keys a step: the R x D/4 accumulators are loaded and stored once per C keys.
+ */
+function attentionBlockGradQSource(
+  D: number,
+  { rows: R, texture = false, step: C = 1, group }: AttentionBlock,
+): string {
   const rs = rows(texture);
+  const keys = range(C);
   return /* wgsl */ `
-${backwardHead(texture, "dq")}
+${backwardHead(texture, "dq", group)}
 ${QUERY_BLOCK(R, rs)}
 ${rs.setup}
 ${loadRows(rs, "q", "q", (r) => `qr${r}`, R, D, " * scale").join("\n")}
@@ -227,23 +283,25 @@ ${
     ).join("\n")
   }
 ${range(R).flatMap((r) => range(D / 4).map((c) => `  var dq${r}_${c} = vec4<f32>(0.0);`)).join("\n")}
-  for (var j = 0u; j < jEnd; j++) {
-    ${rs.step("kr", "KL")} ${rs.step("vr", "VL")} let shown = keyShown(bh, j);
+  for (var j = 0u; j < jEnd; j += ${C}u) {
+${keyStep(C, D, rs, ["k", "v"])}
 ${
-    range(D / 4).map((c) => `    let k${c} = ${rs.load("k", "kr", c)}; let v${c} = ${rs.load("v", "vr", c)};`)
-      .join("\n")
-  }
-${
-    range(R).map((r) =>
-      `    let ds${r} = select(0.0, exp(${dotRow(`q${r}`, "k", D)} - lse${r}) * (${
-        dotRow(`g${r}`, "v", D)
-      } - di${r}),
-                      shown && causalShown(row0 + ${r}u, j));`
+    range(R).flatMap((r) =>
+      keys.map((s) =>
+        `    let ds${r}x${s} = select(0.0, exp(${dotRow(`q${r}`, `k${s}_`, D)} - lse${r}) * (${
+          dotRow(`g${r}`, `v${s}_`, D)
+        } - di${r}),
+                      in${s} && shown${s} && causalShown(row0 + ${r}u, jj${s}));`
+      )
     ).join("\n")
   }
 ${
     range(R).flatMap((r) =>
-      range(D / 4).map((c) => `    dq${r}_${c} = fma(vec4<f32>(ds${r}), k${c}, dq${r}_${c});`)
+      range(D / 4).map((c) =>
+        `    dq${r}_${c} = ${
+          keys.reduce((a, s) => `fma(vec4<f32>(ds${r}x${s}), k${s}_${c}, ${a})`, `dq${r}_${c}`)
+        };`
+      )
     ).join("\n")
   }
   }
@@ -260,11 +318,18 @@ ${range(D / 4).map((c) => `    out[at + ${c}u] = dq${r}_${c} * scale;`).join("\n
 
 export const attentionBlockGradQWGSL = memoWGSL(attentionBlockGradQSource);
 
-/** dK and dV for R key rows per thread, into one buffer (dV at dK's place + params[27]). */
-function attentionBlockGradKVSource(D: number, R: number, texture = false): string {
+/**
+ * dK and dV for R key rows per thread, into one buffer (dV at dK's place + params[27]), C queries
+ * a step: the R x D/4 accumulators, too many for registers, are loaded and stored once per C
+ * queries instead of once per query.
+ */
+function attentionBlockGradKVSource(
+  D: number,
+  { rows: R, texture = false, step: C = 1, group }: AttentionBlock,
+): string {
   const rs = rows(texture);
   return /* wgsl */ `
-${backwardHead(texture, "dkv")}
+${backwardHead(texture, "dkv", group)}
   let Tq = param(1); let Tk = param(2);
   let blocks = (Tk + ${R - 1}u) / ${R}u;
   if (i >= param(0) * blocks) { return; }
@@ -299,28 +364,39 @@ ${
   }
   // under the causal mask no query before the block's first key's first viewer sees any of its keys
   let iStart = select(0u, u32(max(i32(jb + Tq) - i32(Tk), 0)), param(5) != 0u);
-  for (var r = iStart; r < Tq; r++) {
-    let si = bh * Tq + r; ${rs.step("qi", "QL", "r")} ${rs.step("gi", "GL", "r")}
-    let lse = stats[2u * si]; let di = stats[2u * si + 1u];
+  for (var r = iStart; r < Tq; r += ${C}u) {
 ${
-    range(D / 4).map((c) =>
-      `    let q${c} = ${rs.load("q", "qi", c)}; let g${c} = ${rs.load("dO", "gi", c)};`
-    )
-      .join("\n")
-  }
+    range(C).map((s) =>
+      `    let rr${s} = min(r + ${s}u, Tq - 1u); let si${s} = bh * Tq + rr${s}; ${
+        rs.step(`qi${s}`, "QL", `rr${s}`)
+      } ${rs.step(`gi${s}`, "GL", `rr${s}`)}
+    let lse${s} = stats[2u * si${s}]; let di${s} = stats[2u * si${s} + 1u]; let in${s} = r + ${s}u < Tq;
 ${
-    range(R).map((r) =>
-      `    let p${r} = select(0.0, exp(${
-        dotRow(`k${r}`, "q", D)
-      } - lse), shown${r} && causalShown(r, jb + ${r}u));
-    let ds${r} = p${r} * (${dotRow(`v${r}`, "g", D)} - di);`
+        range(D / 4).map((c) =>
+          `    let q${s}_${c} = ${rs.load("q", `qi${s}`, c)}; let g${s}_${c} = ${rs.load("dO", `gi${s}`, c)};`
+        ).join("\n")
+      }`
     ).join("\n")
   }
 ${
     range(R).flatMap((r) =>
-      range(D / 4).map((c) =>
-        `    dv${r}_${c} = fma(vec4<f32>(p${r}), g${c}, dv${r}_${c}); dk${r}_${c} = fma(vec4<f32>(ds${r}), q${c}, dk${r}_${c});`
+      range(C).map((s) =>
+        `    let p${r}x${s} = select(0.0, exp(${
+          dotRow(`k${r}`, `q${s}_`, D)
+        } - lse${s}), in${s} && shown${r} && causalShown(rr${s}, jb + ${r}u));
+    let ds${r}x${s} = p${r}x${s} * (${dotRow(`v${r}`, `g${s}_`, D)} - di${s});`
       )
+    ).join("\n")
+  }
+${
+    range(R).flatMap((r) =>
+      range(D / 4).map((c) => {
+        const chain = (acc: string, w: string, x: string) =>
+          range(C).reduce((a, s) => `fma(vec4<f32>(${w}${r}x${s}), ${x}${s}_${c}, ${a})`, acc);
+        return `    dv${r}_${c} = ${chain(`dv${r}_${c}`, "p", "g")}; dk${r}_${c} = ${
+          chain(`dk${r}_${c}`, "ds", "q")
+        };`;
+      })
     ).join("\n")
   }
   }

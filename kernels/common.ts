@@ -23,10 +23,16 @@ export const PARAMS = /* wgsl */ `@group(0) @binding(0) var<uniform> params: arr
 }>;
 fn param(i: u32) -> u32 { return params[i / 4u][i % 4u]; }`;
 
-/** Workgroups are 64 threads in x; the grid may fold into y when there are too many. */
-export const MAIN = /* wgsl */ `@compute @workgroup_size(64)
+/**
+ * A 1-D kernel's entry: thread i of workgroups of `size` threads in x (64 unless a tuned variant
+ * says otherwise: the runtime's Dispatch.group), the grid folded into y when there are too many.
+ */
+export const main = (size = 64) =>
+  /* wgsl */ `@compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 64u;`;
+  let i = gid.x + gid.y * nwg.x * ${size}u;`;
+
+export const MAIN = main();
 
 /**
  * Sum (or max) of v over the 64 threads of a workgroup, by a tree in workgroup memory; every

@@ -5,6 +5,7 @@
 import { f32Bits } from "../../kernels/common.ts";
 import { attentionGradKVWGSL, attentionGradQWGSL, attentionWGSL, LAYOUT } from "../../kernels/attention.ts";
 import {
+  type AttentionBlock,
   attentionBlockGradKVWGSL,
   attentionBlockGradQWGSL,
   attentionBlockWGSL,
@@ -91,7 +92,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
     const tex = textureRows(g, [qc, kc, vc]), reads = [qc, kc, vc, pc ?? qc].map((t) => t.storage.binding);
     runPass("attention", "forward", g, pc, { q: qc, k: kc, v: vc, dO: null, out }, Tq, tex, {
       row: () => attentionWGSL(D),
-      block: (R, texture) => attentionBlockWGSL(D, R, texture),
+      block: (b) => attentionBlockWGSL(D, b),
       reads,
       texReads: tex && [...tex.textures.map((texture) => ({ texture })), reads[3]],
       writes: [out.storage.binding, stats.storage.binding],
@@ -112,14 +113,14 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
       // the dQ pass works out D_i = dO_i . O_i and writes it beside lse, for the dK/dV pass
       runPass("attention_dq", "dq", g, pc, dq, Tq, tex, {
         row: () => attentionGradQWGSL(D),
-        block: (R, texture) => attentionBlockGradQWGSL(D, R, texture),
+        block: (b) => attentionBlockGradQWGSL(D, b),
         reads: [Q, K, V, P, G, O],
         texReads: t ? [t[0], t[1], t[2], P, t[3], O] : null,
         writes: [dQ.storage.binding, S],
       });
       runPass("attention_dkv", "dkv", g, pc, dkv, Tk, tex, {
         row: () => attentionGradKVWGSL(D),
-        block: (R, texture) => attentionBlockGradKVWGSL(D, R, texture),
+        block: (b) => attentionBlockGradKVWGSL(D, b),
         reads: [Q, K, V, P, S, G],
         texReads: t ? [t[0], t[1], t[2], P, S, t[3]] : null,
         writes: [dK.storage.binding],
@@ -171,7 +172,7 @@ function runPass(
   tex: TextureRows | null,
   { row, block, reads, texReads, writes }: {
     row: () => string;
-    block: (R: number, texture: boolean) => string;
+    block: (b: AttentionBlock) => string;
     reads: Dispatch["reads"];
     /** `reads` with the operands' textures in their places */
     texReads: Dispatch["reads"] | null;
@@ -181,7 +182,8 @@ function runPass(
   const io = { params: params(g, pad, operands), reads, writes }, blocks = fitsBlocks(g, operands);
   // the tiled kernels hold a tile of D-float rows in workgroup memory: D bounds them
   const fits = (v: Variant) =>
-    blocks(v) && (!v.attnTile || attentionTiledFits(pass, g.D, v.attnTile)) && (!v.attnTexture || !!tex);
+    blocks(v) && (!v.attnTile || attentionTiledFits(pass, g.D, v.attnTile)) &&
+    (!v.attnBlock?.texture || !!tex);
   const dims = { M: g.BH * g.Tq, N: g.Tk, K: g.D, ...(pass === "dkv" ? { form: `fit${keyFit(g.Tk)}` } : {}) };
   runVariant(op, dims, fits, (v) =>
     v.attnTile
@@ -192,18 +194,19 @@ function runPass(
         workgroups: attentionTiledGrid(g.BH, rows, v.attnTile),
       }
       : {
-        name: v.attnRows ? `${op}_${v.name}` : op,
-        code: v.attnRows ? block(v.attnRows, !!v.attnTexture) : row(),
+        name: v.attnBlock ? `${op}_${v.name}` : op,
+        code: v.attnBlock ? block(v.attnBlock) : row(),
         ...io,
-        ...(v.attnTexture ? { reads: texReads!, params: params(g, pad, operands, tex!.layouts) } : {}),
-        threads: g.BH * Math.ceil(rows / (v.attnRows ?? 1)),
+        ...(v.attnBlock?.texture ? { reads: texReads!, params: params(g, pad, operands, tex!.layouts) } : {}),
+        threads: g.BH * Math.ceil(rows / (v.attnBlock?.rows ?? 1)),
+        group: v.attnBlock?.group,
       });
 }
 
 /** The dK/dV pass's block sizes in its texture form (CPU adapters' choice), largest first: 8, 7, 4. */
-const KEY_BLOCKS = VARIANTS.attention_dkv.flatMap((v) => (v.attnTexture ? [v.attnRows!] : [])).sort((a, b) =>
-  b - a
-);
+const KEY_BLOCKS = [
+  ...new Set(VARIANTS.attention_dkv.flatMap((v) => (v.attnBlock?.texture ? [v.attnBlock.rows] : []))),
+].sort((a, b) => b - a);
 
 /**
  * Which of the dK/dV pass's block sizes pads the keys least (ties to the larger): 7 for the 49 image
@@ -234,7 +237,7 @@ const layout = (
 
 /** The blocked kernels load rows as vec4s: the head size and every layout must allow it. */
 const fitsBlocks = (g: Geometry, io: Operands) => (variant: Variant) =>
-  !variant.attnRows ||
+  !variant.attnBlock ||
   [g.D, ...[io.q, io.k, io.v, io.dO, io.out, io.dV ?? null, io.o ?? null].flatMap(layout)].every((x) =>
     x % 4 === 0
   );

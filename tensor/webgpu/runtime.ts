@@ -50,6 +50,8 @@ export interface Dispatch {
   writes: (Binding | TextureBinding)[];
   /** total threads (1-D) or explicit workgroup counts */
   threads?: number;
+  /** threads per workgroup of a 1-D kernel (kernels/common.ts `main`), when not WORKGROUP */
+  group?: number;
   workgroups?: [number, number, number];
   /** not a kernel but a copy into a texture, recorded in its place among the launches */
   copy?: TextureCopy;
@@ -294,7 +296,7 @@ export class Runtime {
         );
       }
     }
-    const groups = d.workgroups ?? this.#grid(d.name, d.threads ?? 0);
+    const groups = d.workgroups ?? this.#grid(d.name, d.threads ?? 0, d.group);
     if (groups.some((g) => g > lim.maxComputeWorkgroupsPerDimension)) {
       throw new Error(`${d.name}: workgroups [${groups}] > limit ${lim.maxComputeWorkgroupsPerDimension}`);
     }
@@ -407,8 +409,8 @@ export class Runtime {
     if (this.#error) throw new Error(`WebGPU error: ${this.#error}`);
   }
 
-  #grid(name: string, threads: number): [number, number, number] {
-    const groups = Math.ceil(threads / WORKGROUP);
+  #grid(name: string, threads: number, group = WORKGROUP): [number, number, number] {
+    const groups = Math.ceil(threads / group);
     const maxX = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (groups <= maxX) return [groups, 1, 1];
     const y = Math.ceil(groups / maxX);

@@ -14,6 +14,7 @@ import type { RowsConfig, WeightRowsConfig } from "../../kernels/conv2d_rows.ts"
 import type { ConvTiledConfig } from "../../kernels/conv2d_tiled.ts";
 import type { TiledConfig } from "../../kernels/matmul_tiled.ts";
 import type { TextureBlock } from "../../kernels/matmul_texture.ts";
+import type { AttentionBlock } from "../../kernels/attention_block.ts";
 import type { AttentionTileConfig } from "../../kernels/attention_tiled.ts";
 import { gpu } from "../storage.ts";
 import type { Dispatch } from "./runtime.ts";
@@ -30,10 +31,8 @@ export interface Variant {
   rows?: RowsConfig;
   /** conv2d's weight-gradient row kernel */
   wrows?: WeightRowsConfig;
-  /** rows per thread of the register-blocked attention kernels (kernels/attention_block.ts) */
-  attnRows?: number;
-  /** the blocked attention kernels' texture form (the op makes q, k, v, dO textures on CPU adapters only) */
-  attnTexture?: boolean;
+  /** the register-blocked attention kernels (kernels/attention_block.ts) */
+  attnBlock?: AttentionBlock;
   /** the workgroup-tiled attention kernels (kernels/attention_tiled.ts) */
   attnTile?: AttentionTileConfig;
   /** the matmul reading its operands packed into textures */
@@ -52,9 +51,15 @@ export interface Variant {
 // GPUs) a workgroup per block of rows walking tiles of the other side in workgroup memory
 const ATTENTION: Variant[] = [
   { name: "row" },
-  ...[2, 4, 8].map((R) => ({ name: `block${R}`, attnRows: R })),
+  ...[2, 4, 8].map((rows) => ({ name: `block${rows}`, attnBlock: { rows } })),
   // the same reading q, k, v and dO as texels (CPU adapters: only there does the op make the textures)
-  ...[4, 8].map((R) => ({ name: `tblock${R}`, attnRows: R, attnTexture: true })),
+  ...[4, 8].map((rows) => ({ name: `tblock${rows}`, attnBlock: { rows, texture: true } })),
+  // and 8 rows two keys (forward, dQ) or queries (dK/dV) a step: each of the 8 x D/4 accumulators,
+  // too many for a CPU's registers, is loaded and stored once per two rows of the other side; in
+  // workgroups of 64 threads, or of 16 where a pass has a few workgroups' worth of threads and 64
+  // would leave one core idle at its end
+  { name: "tblock8c2", attnBlock: { rows: 8, texture: true, step: 2 } },
+  { name: "tblock8c2g16", attnBlock: { rows: 8, texture: true, step: 2, group: 16 } },
   { name: "tiled32", attnTile: { bc: 32, split: 1 }, gpuOnly: true },
   { name: "tiled16s2", attnTile: { bc: 16, split: 2 }, gpuOnly: true },
 ];
@@ -128,7 +133,11 @@ export const VARIANTS: Record<string, Variant[]> = {
   // the dK/dV pass's threads own key rows, and 7 to a thread cut the 49 image tokens of a 7 x 7
   // feature map (ResNet at 224 px) into whole blocks: cross-attention's dK/dV 12-15% faster than
   // with 4 or 8 (bench/RESULTS.md step 84). Its calls' form: the block size that fits their keys
-  attention_dkv: [...ATTENTION, { name: "tblock7", attnRows: 7, attnTexture: true }],
+  attention_dkv: [
+    ...ATTENTION,
+    { name: "tblock7c2", attnBlock: { rows: 7, texture: true, step: 2 } },
+    { name: "tblock7c2g16", attnBlock: { rows: 7, texture: true, step: 2, group: 16 } },
+  ],
   // the weight gradient's GEMM has a long k loop (N * OH * OW) and a small output: split-K pays
   conv2d_weight: [
     { name: "direct", reference: true },
