@@ -16,6 +16,9 @@
 import { gpu } from "../storage.ts";
 import type { Dispatch } from "./runtime.ts";
 
+/** timed rounds of a measurement, after one that compiles */
+const ROUNDS = 3;
+
 interface Entry {
   winner: string;
   /** the candidates' code hashes this winner was measured (or re-measured) with, newest last */
@@ -117,14 +120,22 @@ class Tuner {
   measure(key: string, names: string[], launches: (Dispatch | Dispatch[])[]): void {
     const seqs = launches.map((l) => (Array.isArray(l) ? l : [l]));
     const hash = fnv1a(seqs.map((s) => s.map((d) => d.code).join("\n")).join("\n"));
-    // Every candidate runs twice and keeps its faster time: a CPU adapter compiles a pipeline on
-    // its first dispatch, which would otherwise count against the big kernels (seen: 1.4 s
-    // for a matmul that then runs in 58 ms).
-    const flat = seqs.flat();
-    const done = gpu().timed([...flat, ...flat]).then((times) => {
+    // A round to compile (a CPU adapter compiles a pipeline on its first dispatch: seen 1.4 s for
+    // a matmul that then runs in 58 ms), then ROUNDS timed ones, each starting one candidate later,
+    // so that none always runs first or last; each keeps its fastest. One timed round picked a
+    // kernel 1.5x slower than the best at a time (bench/RESULTS.md step 86).
+    const rounds = [-1, ...Array(ROUNDS).keys()].map((r) =>
+      seqs.map((_, i) => (i + Math.max(r, 0)) % seqs.length)
+    );
+    const done = gpu().timed(rounds.flat().flatMap((i) => seqs[i])).then((times) => {
+      const ms = seqs.map(() => Infinity);
       let at = 0;
-      const sums = [...seqs, ...seqs].map((s) => times.slice(at, at += s.length).reduce((a, b) => a + b, 0));
-      const ms = seqs.map((_, i) => Math.min(sums[i], sums[i + seqs.length]));
+      rounds.forEach((order, r) =>
+        order.forEach((i) => {
+          const t = times.slice(at, at += seqs[i].length).reduce((a, b) => a + b, 0);
+          if (r > 0) ms[i] = Math.min(ms[i], t);
+        })
+      );
       const best = ms.indexOf(Math.min(...ms));
       this.#local.add(key);
       this.#load().set(
