@@ -5,8 +5,8 @@
 // to the next; launches side by side in one submission see the same host, so medians a few percent
 // apart mean something here, where separate medians do not (bench/RESULTS.md, session 20).
 //
-//   deno run -A bench/attention_ab.ts attention_dkv tblock4 tblock7 tblock8
-//   SHAPES=c32,s75 B=8 deno run -A bench/attention_ab.ts attention_dq tblock4 tblock8
+//   deno run -A bench/attention_ab.ts attention_dkv tblock7c2 tblock7c2g16 tblock8c2
+//   SHAPES=c32,s75 B=8 deno run -A bench/attention_ab.ts attention_dq tblock8 tblock8c2
 //
 // Shapes: c<T> is cross-attention of T queries to 49 image tokens, s<T> causal self-attention over T
 // (B images, 8 heads, d 64). Variants that do not fit a shape fall back to the tuner's choice.
