@@ -11,6 +11,12 @@
 //   dQ       thread = (bh, R query rows):  D_i = dO_i . O_i, dQ_i = scale * sum_j P_ij (dO_i . V_j - D_i) K_j
 //   dK, dV   thread = (bh, R key rows):    dV_j = sum_i P_ij dO_i,  dK_j = scale * sum_i dS_ij Q_i
 //
+// Those registers are more than a CPU has (the dK/dV pass's 7 rows hold 1,792 floats a lane), so
+// llvmpipe keeps the sums in memory: each multiply-add into one is a load, an fma and a store. A
+// step over C rows of the other side (`step`) chains C fmas into each sum before it goes back:
+// two a step made the passes 7-29% faster (bench/RESULTS.md step 85). Workgroups are 64 threads,
+// or `group` where a pass has too few threads to share 64-thread workgroups evenly between cores.
+//
 // Texture form (`texture`; CPU adapters): q, k, v and dO (not O) come as rgba32float textures
 // (tensor/ops/texture.ts, rowsTexture): the buffer's lines of st floats from the operand's offset,
 // 2^f lines to a texture row, f in the layout's offset word. Row (b, h, t), r = b sb + h sh + t st,

@@ -124,9 +124,7 @@ class Tuner {
     // a matmul that then runs in 58 ms), then ROUNDS timed ones, each starting one candidate later,
     // so that none always runs first or last; each keeps its fastest. One timed round picked a
     // kernel 1.5x slower than the best at a time (bench/RESULTS.md step 86).
-    const rounds = [-1, ...Array(ROUNDS).keys()].map((r) =>
-      seqs.map((_, i) => (i + Math.max(r, 0)) % seqs.length)
-    );
+    const rounds = [0, ...Array(ROUNDS).keys()].map((shift) => seqs.map((_, i) => (i + shift) % seqs.length));
     const done = gpu().timed(rounds.flat().flatMap((i) => seqs[i])).then((times) => {
       const ms = seqs.map(() => Infinity);
       let at = 0;
