@@ -25,6 +25,9 @@
 // Tiling: 8 x 8 threads per workgroup, each tm rows x tnv texels (4 tnv columns) of out, k in steps
 // of 4: tm texels of A and 4 tnv of B per step for 4 tm tnv vec4 fmas. The 8 SIMD lanes (lid.x)
 // take consecutive column blocks; workgroups step through M first (B's texels stay in cache).
+// The tm tnv accumulators are more than a CPU's 16 vector registers, so llvmpipe keeps them in
+// memory; each takes its step's 4 k terms as one chain of fmas, and goes there and back once a step
+// instead of 4 times: 18-30% faster than k-major order (bench/RESULTS.md step 89).
 
 import { memoWGSL, PARAMS } from "./common.ts";
 
@@ -84,14 +87,18 @@ ${acc.map((c) => `  var ${c} = vec4<f32>(0.0);`).join("\n")}
     let kb = k * bStep;
 ${aLoads.join("\n")}
 ${
-    Q.map((q) =>
-      [
-        ...J.map((j) => `    let b${q}_${j} = textureLoad(B, vec2<u32>(bx${q} + bc${j}, by${q} + kb), 0);`),
-        ...I.flatMap((i) =>
-          J.map((j) => `    c${i}_${j} = fma(vec4<f32>(${aAt(i, q)}), b${q}_${j}, c${i}_${j});`)
-        ),
-      ].join("\n")
-    ).join("\n")
+    [
+      ...Q.flatMap((q) =>
+        J.map((j) => `    let b${q}_${j} = textureLoad(B, vec2<u32>(bx${q} + bc${j}, by${q} + kb), 0);`)
+      ),
+      ...I.flatMap((i) =>
+        J.map((j) =>
+          `    c${i}_${j} = ${
+            Q.reduce((a, q) => `fma(vec4<f32>(${aAt(i, q)}), b${q}_${j}, ${a})`, `c${i}_${j}`)
+          };`
+        )
+      ),
+    ].join("\n")
   }
   }
 ${
