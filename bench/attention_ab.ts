@@ -13,6 +13,7 @@
 
 import { F, gpu, randn, tidy } from "../tensor/mod.ts";
 import type { Dispatch } from "../tensor/webgpu/runtime.ts";
+import { median, record, sideBySide } from "./side_by_side.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
 import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
 
@@ -25,7 +26,6 @@ const B = Number(Deno.env.get("B") ?? 4), H = 8, D = 64, ROUNDS = 40;
 const shapes = (Deno.env.get("SHAPES") ?? "c32,c75,s32,s75").split(",");
 // the pass's launches: its one-row kernel is named for the op, the others for the op and variant
 const ofPass = new Set([op, ...VARIANTS[op].map((v) => `${op}_${v.name}`)]);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 console.log(`adapter: ${gpu().adapter.description}; ${op}, ${ROUNDS} rounds, ms per call`);
 for (const shape of shapes) {
@@ -47,23 +47,10 @@ for (const shape of shapes) {
     call();
     await tuner.settled();
     await gpu().done();
-    const mine: Dispatch[] = [], run = gpu().run;
-    gpu().run = (d: Dispatch) => void (ofPass.has(d.name) ? mine.push(d) : run.call(gpu(), d));
-    try {
-      call();
-    } finally {
-      gpu().run = run;
-    }
-    launches.push(mine);
+    launches.push(record(call, (d) => ofPass.has(d.name)));
   }
   forceVariant(op, null);
-  const ms: number[][] = names.map(() => []);
-  for (let r = 0; r < ROUNDS; r++) {
-    const order = names.map((_, i) => (i + r) % names.length);
-    const times = await gpu().timed(order.flatMap((i) => launches[i]));
-    let at = 0;
-    for (const i of order) ms[i].push(times.slice(at, at += launches[i].length).reduce((a, b) => a + b, 0));
-  }
+  const ms = await sideBySide(launches, ROUNDS);
   const ran = (i: number) => [...new Set(launches[i].map((d) => d.name))].join("+");
   console.log(
     `${shape} (B${B} Tq${T} Tk${Tk}): ` +

@@ -11,6 +11,7 @@
 
 import { F, gpu, randn, tidy } from "../tensor/mod.ts";
 import type { Dispatch } from "../tensor/webgpu/runtime.ts";
+import { median, record, sideBySide } from "./side_by_side.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
 import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
 
@@ -22,7 +23,6 @@ if (names.length < 2 || names.some((n) => !VARIANTS.matmul.some((v) => v.name ==
 const ROUNDS = 20;
 const shapes = (Deno.env.get("SHAPES") ?? "1024x1024x1024,512x2048x512,2048x96x64").split(",")
   .map((s) => s.split("x").map(Number));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 console.log(`adapter: ${gpu().adapter.description}; matmul, ${ROUNDS} rounds, ms per call (median / best)`);
 for (const [M, N, K] of shapes) {
@@ -34,23 +34,10 @@ for (const [M, N, K] of shapes) {
     await tuner.settled();
     await gpu().done();
     // the call's launches: its texture copies or packs, and the product
-    const mine: Dispatch[] = [], run = gpu().run;
-    gpu().run = (d: Dispatch) => void mine.push(d);
-    try {
-      tidy(() => F.matmul(a, b));
-    } finally {
-      gpu().run = run;
-    }
-    launches.push(mine);
+    launches.push(record(() => tidy(() => F.matmul(a, b))));
   }
   forceVariant("matmul", null);
-  const ms: number[][] = names.map(() => []);
-  for (let r = 0; r < ROUNDS; r++) {
-    const order = names.map((_, i) => (i + r) % names.length);
-    const times = await gpu().timed(order.flatMap((i) => launches[i]));
-    let at = 0;
-    for (const i of order) ms[i].push(times.slice(at, at += launches[i].length).reduce((x, y) => x + y, 0));
-  }
+  const ms = await sideBySide(launches, ROUNDS);
   const ran = (i: number) => launches[i].map((d) => (d.copy ? "copy" : d.name)).join("+");
   console.log(
     `${M}x${N}x${K}: ` +

@@ -1,0 +1,36 @@
+// Timing kernel variants side by side (bench/attention_ab.ts, bench/matmul_ab.ts). On the shared
+// 2-core hosts a kernel's time drifts by up to 1.5x from one second to the next, so separate medians
+// hide 10% differences; launches that run back to back in one submission see the same host, as the
+// tuner's candidates do (bench/RESULTS.md, session 20).
+
+import { gpu } from "../tensor/mod.ts";
+import type { Dispatch } from "../tensor/webgpu/runtime.ts";
+
+/** The launches `call` makes that `keep` accepts, recorded instead of run (the others run). */
+export function record(call: () => void, keep: (d: Dispatch) => boolean = () => true): Dispatch[] {
+  const mine: Dispatch[] = [], run = gpu().run;
+  gpu().run = (d: Dispatch) => void (keep(d) ? mine.push(d) : run.call(gpu(), d));
+  try {
+    call();
+  } finally {
+    gpu().run = run;
+  }
+  return mine;
+}
+
+/**
+ * Each set of launches' GPU time in each of `rounds` rounds; a round runs every set back to back in
+ * one timed submission, and each round starts one set later than the last.
+ */
+export async function sideBySide(sets: Dispatch[][], rounds: number): Promise<number[][]> {
+  const ms: number[][] = sets.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    const order = sets.map((_, i) => (i + r) % sets.length);
+    const times = await gpu().timed(order.flatMap((i) => sets[i]));
+    let at = 0;
+    for (const i of order) ms[i].push(times.slice(at, at += sets[i].length).reduce((a, b) => a + b, 0));
+  }
+  return ms;
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
