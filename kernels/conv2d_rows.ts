@@ -6,13 +6,16 @@
 // Layouts: x and y NCHW; the weights transposed to wt [G, Cig, KH, KW, Cog] (the caller permutes
 // them), so 4 output channels load as one vec4. Requires Cog % 4 == 0.
 // Tiling: each thread owns TM output channels (TM / 4 vec4 accumulators) x TN consecutive outputs
-// of each of TR rows (n, oh0 .. oh0 + TR - 1, ow0 .. ow0 + TN - 1). Per (ci, kh) it loads the KW x
-// TM / 4 weight vec4s once for its TR rows, and per row the input segment those TN outputs read,
-// (TN - 1) * sw + (KW - 1) * dw + 1 floats, each used for up to KW taps and TM channels: for a 3x3
-// stride-1 conv with TM = 16, TN = 14, TR = 1 that is 16 scalar and 12 vec4 loads for 672
-// multiply-adds, where the implicit GEMM (kernels/conv2d.ts) does one load per 4 to 8; TR = 2
-// shares the 12 weight loads between 1344. On llvmpipe loads are what cost (see kernels/matmul.ts,
-// matmulVec4WGSL), and the accumulators that spill to the stack cost less than the loads saved.
+// of each of TR rows (n, oh0 .. oh0 + TR - 1, ow0 .. ow0 + TN - 1). Per ci it loads the KH x KW x
+// TM / 4 weight vec4s once for its TR rows, and the input rows those rows read (TR + KH - 1 of them
+// at stride 1: neighbouring output rows share KH - 1), each a segment of (TN - 1) * sw +
+// (KW - 1) * dw + 1 floats used for up to KW taps and TM channels: for a 3x3 stride-1 conv with
+// TM = 16, TN = 8, TR = 2 that is 36 vec4 and 40 scalar loads for 2304 multiply-adds, where the
+// implicit GEMM (kernels/conv2d.ts) does one load per 4 to 8. On llvmpipe loads are what cost (see
+// kernels/matmul.ts, matmulVec4WGSL). The accumulators do not fit in registers either, so each one
+// takes its ci's KH x KW terms as one chain, c = fma(w22, s.., ... fma(w00, s.., c)): one trip to
+// memory and back per ci instead of one per term (10-38% faster for TR > 1 than per-tap updates,
+// bench/RESULTS.md step 90).
 // Threads: x over (n, row block, row chunk), 8 consecutive chunks per SIMD group so their weight
 // loads hit the same cache lines; y over blocks of TM channels; z over groups. Padding is read as
 // zeros (clamped loads, then select); rows, chunks and channels past the edge are skipped on store.
@@ -86,56 +89,65 @@ function conv2dRowsSource(
   const L = (tn - 1) * sw + (g.KW - 1) * dw + 1; // input floats one row chunk reads per (ci, kh)
   const Q = range(tm / 4), T = range(tn), R = range(tr);
   const acc = (r: number, q: number, t: number) => `c${r}_${q}_${t}`;
-  // per (ci, kh): the weights, then each row's input segment and its multiply-adds
-  const tap = (kw: number) => (flip ? g.KW - 1 - kw : kw);
-  const weight = (kw: number, q: number) =>
-    texture
-      ? `textureLoad(WT, vec2<u32>(cq${q}, wb + ${tap(kw)}u), 0)`
-      : `wt[wb + ${tap(kw) * (Cog / 4)}u + cq${q}]`;
+  // Per ci: every tap's weights, then the input rows the TR output rows read (row r's tap kh reads
+  // offset r * sh + kh * dh from ih0; rows shared where offsets coincide: TR + KH - 1 for stride 1),
+  // then each accumulator's KH x KW multiply-adds as one chain
+  const offsets = [...new Set(R.flatMap((r) => range(g.KH).map((kh) => r * sh + kh * dh)))];
+  const rowOf = (r: number, kh: number) => offsets.indexOf(r * sh + kh * dh);
+  const taps = range(g.KH).flatMap((kh) => range(g.KW).map((kw) => [kh, kw]));
+  const weight = (kh: number, kw: number, q: number) => {
+    const at = flip ? (g.KH - 1 - kh) * g.KW + g.KW - 1 - kw : kh * g.KW + kw;
+    return texture
+      ? `textureLoad(WT, vec2<u32>(cq${q}, wb + ${at}u), 0)`
+      : `wt[wb + ${at * (Cog / 4)}u + cq${q}]`;
+  };
   // the planes form: the texels j = lo .. hi (from ow0 / 4) that hold input columns ow0 - pw + u
   const [lo, hi] = [Math.floor(-pw / 4), Math.floor((L - 1 - pw) / 4)];
   const texelOf = (u: number) => [Math.floor((u - pw) / 4) - lo, (((u - pw) % 4) + 4) % 4];
-  // row r's input segment s0 .. s(L-1) for this (ci, kh)
-  const segment = (r: number) =>
+  // input row i (at offset offsets[i]) of this ci, from its first column on: s{i}_0 .. s{i}_(L-1)
+  const inputRow = (i: number) =>
     planes
       ? [
-        `        let ih = i32(oh0 + ${r}u + kh) - ${ph}; let rowIn = u32(ih) < H;`,
-        `        let gr = plane * H + u32(clamp(ih, 0, i32(H) - 1)); let gy = gr / XF; let gx = (gr % XF) * W4;`,
+        `    let ih${i} = i32(oh0 + ${offsets[i]}u) - ${ph}; let rowIn${i} = u32(ih${i}) < H;`,
+        `    let gr${i} = plane * H + u32(clamp(ih${i}, 0, i32(H) - 1)); let gy${i} = gr${i} / XF; let gx${i} = (gr${i} % XF) * W4;`,
         ...range(hi - lo + 1).map((j) =>
-          `        let t${j} = textureLoad(X, vec2<u32>(gx + cx${j}, gy), 0);`
+          `    let t${i}_${j} = textureLoad(X, vec2<u32>(gx${i} + cx${j}, gy${i}), 0);`
         ),
         ...range(L).map((u) => {
           const [j, lane] = texelOf(u);
-          return `        let s${u} = select(0.0, t${j}.${"xyzw"[lane]}, rowIn && in${u});`;
+          return `    let s${i}_${u} = select(0.0, t${i}_${j}.${"xyzw"[lane]}, rowIn${i} && in${u});`;
         }),
       ]
       : texture
       ? [
-        `        let ty = band + oh0 + ${r}u + kh;`,
+        `    let ty${i} = band + oh0 + ${offsets[i]}u;`,
         ...range(Math.ceil(L / 4)).map((j) =>
-          `        let t${j} = textureLoad(X, vec2<u32>(tx + ${j}u, ty), 0);`
+          `    let t${i}_${j} = textureLoad(X, vec2<u32>(tx + ${j}u, ty${i}), 0);`
         ),
-        ...range(L).map((u) => `        let s${u} = t${u >> 2}.${"xyzw"[u & 3]};`),
+        ...range(L).map((u) => `    let s${i}_${u} = t${i}_${u >> 2}.${"xyzw"[u & 3]};`),
       ]
       : [
-        `        let ih = ih0 + ${r * sh} + i32(kh) * ${dh};
-        let row = (plane + u32(clamp(ih, 0, i32(H) - 1))) * W; let rowIn = u32(ih) < H;`,
-        ...range(L).map((u) => `        let s${u} = select(0.0, x[row + x${u}], rowIn && in${u});`),
+        `    let ih${i} = ih0 + ${offsets[i]};
+    let row${i} = (plane + u32(clamp(ih${i}, 0, i32(H) - 1))) * W; let rowIn${i} = u32(ih${i}) < H;`,
+        ...range(L).map((u) => `    let s${i}_${u} = select(0.0, x[row${i} + x${u}], rowIn${i} && in${u});`),
       ];
   const body = [
-    ...range(g.KW).flatMap((kw) => Q.map((q) => `      let w${kw}_${q} = ${weight(kw, q)};`)),
-    ...R.flatMap((r) => [
-      `      {`,
-      ...segment(r),
-      ...range(g.KW).flatMap((kw) =>
-        Q.flatMap((q) =>
-          T.map((t) =>
-            `        ${acc(r, q, t)} = fma(w${kw}_${q}, vec4<f32>(s${t * sw + kw * dw}), ${acc(r, q, t)});`
-          )
+    `    let wb = (g * Cig + ci) * ${g.KH * g.KW * (texture ? 1 : Cog / 4)}u;`,
+    ...taps.flatMap(([kh, kw]) => Q.map((q) => `    let w${kh}_${kw}_${q} = ${weight(kh, kw, q)};`)),
+    ...offsets.flatMap((_, i) => inputRow(i)),
+    ...R.flatMap((r) =>
+      Q.flatMap((q) =>
+        T.map((t) =>
+          `    ${acc(r, q, t)} = ${
+            taps.reduce(
+              (sum, [kh, kw]) =>
+                `fma(w${kh}_${kw}_${q}, vec4<f32>(s${rowOf(r, kh)}_${t * sw + kw * dw}), ${sum})`,
+              acc(r, q, t),
+            )
+          };`
         )
-      ),
-      `      }`,
-    ]),
+      )
+    ),
   ];
   // channel q of this thread's TM as a vec4 of 4 per-channel values (cq clamped: skipped on store)
   const perChannel = (q: number, buf: string) =>
@@ -164,7 +176,6 @@ function conv2dRowsSource(
     ? `    let plane = nb * Cin + g * Cig + ci;
     let band = plane / XP * XR; let tx = plane % XP * XW + ow0 / 4u;`
     : `    let plane = (nb * Cin + g * Cig + ci) * H;`;
-  const wRow = `(g * Cig + ci) * KH + ${flip ? "KH - 1u - kh" : "kh"}`;
   return /* wgsl */ `
 ${convConsts(g)}
 const CHUNKS = ${chunks}u; const ROWBLOCKS = ${rowBlocks}u;
@@ -201,10 +212,7 @@ ${Q.map((q) => `  let cq${q} = min(co0 / 4u + ${q}u, Cog / 4u - 1u);`).join("\n"
 ${R.flatMap((r) => Q.flatMap((q) => T.map((t) => `  var ${acc(r, q, t)} = vec4<f32>(0.0);`))).join("\n")}
   for (var ci = 0u; ci < Cig; ci++) {
 ${plane}
-    for (var kh = 0u; kh < KH; kh++) {
-      let wb = (${wRow}) * ${texture ? "KW" : `${g.KW}u * (Cog / 4u)`};
 ${body.join("\n")}
-    }
   }
 ${epilogueLoads.map((l) => `${l}\n`).join("")}${
     R.flatMap((r) =>
@@ -238,17 +246,21 @@ export const conv2dRowsGrid = ({ tm, tn, tr = 1 }: RowsConfig, g: ConvDims): [nu
 //   dw[g*Cog + co, ci, kh, kw] = sum_{n, oh, ow} dy[n, g*Cog + co, oh, ow] * x[n, g*Cig + ci, ih, iw],
 //   ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw
 // Each thread owns TCO output channels x TCI input channels x every tap, as vec4 accumulators over 4
-// consecutive ow (summed across at the end). Per 4 outputs of a row it loads one dy vec4 per output
-// channel and, per (ci, kh), the input row segment those 4 outputs read, 3*sw + (KW-1)*dw + 1 floats,
-// shared by the KW taps: for 3x3 stride 1 with TCO = 16, TCI = 2, 16 vec4 and 36 scalar loads for
-// 288 vec4 multiply-adds. Requires OW % 4 == 0 (aligned dy rows) and at most 9 taps (registers).
+// consecutive ow (summed across at the end). It walks the outputs S rows (`step`) x 4 columns at a
+// time: per step it loads S dy vec4s per output channel and, per ci, the input rows those S rows
+// read (S + KH - 1 of them at stride 1), each a segment of 3*sw + (KW-1)*dw + 1 floats shared by the
+// KW taps: for 3x3 stride 1 with TCO = 16, TCI = 2, S = 4, 64 vec4 and 72 scalar loads for 1152 vec4
+// multiply-adds. The 16 x 2 x 9 accumulators live in memory, so each takes its S terms as one chain,
+// a = fma(d3, x3, fma(d2, x2, fma(d1, x1, fma(d0, x0, a)))): S = 4 is 20-35% faster than one row a
+// step, and 8 is slower again (bench/RESULTS.md step 91). Rows past OH read as zero dy.
+// Requires OW % 4 == 0 (aligned dy rows) and at most 9 taps (registers).
 // Split over images (`splits`): each z slice sums its share of the batch into a partial
 // [splits, Cout, Cig, KH, KW] for the caller to add (kernels/gemm.ts, splitSumWGSL).
 // Threads: x over (co block, ci block); z over (group, split).
 // Texture form (`texture`; stride 1, dilation 1): x comes as the forward's texture form packs it
 // (rowsTextureBlock with TN = 4: zero-padded planes, XP blocks to a band), so a segment is
 // ceil(L / 4) texel fetches without clamps or selects; dy as blocks of OH rows of OW / 4 texels,
-// DP to a band. The 16 vec4 and 36 scalar storage loads above become 16 + 12 texel fetches.
+// DP to a band. The 64 vec4 and 72 scalar storage loads above become 64 + 24 texel fetches.
 
 export interface WeightRowsConfig {
   tco: number;
@@ -256,10 +268,12 @@ export interface WeightRowsConfig {
   splits: number;
   /** read x and dy as texels (see above) */
   texture?: boolean;
+  /** output rows a step (default 4, see above) */
+  step?: number;
 }
 
 function conv2dRowsWeightGradSource(
-  { tco, tci, splits, texture }: WeightRowsConfig,
+  { tco, tci, splits, texture, step = 4 }: WeightRowsConfig,
   g: ConvDims,
   { XP = 1, DP = 1 }: { XP?: number; DP?: number } = {},
 ): string {
@@ -269,10 +283,15 @@ function conv2dRowsWeightGradSource(
   }
   const Cig = g.Cin / g.G, Cog = g.Cout / g.G, taps = range(g.KH * g.KW);
   const L = 3 * sw + (g.KW - 1) * dw + 1; // input floats 4 outputs of a row read per (ci, kh)
-  const O = range(tco), C = range(tci), U = range(L);
+  const O = range(tco), C = range(tci), U = range(L), J = range(step);
+  // the input rows a step reads, as offsets from row oh * sh - ph: step j's tap row kh reads
+  // j * sh + kh * dh, and the steps share those that coincide
+  const offsets = [...new Set(J.flatMap((j) => range(g.KH).map((kh) => j * sh + kh * dh)))];
+  const rowOf = (j: number, kh: number) => offsets.indexOf(j * sh + kh * dh);
   const perImages = Math.ceil(g.N / splits);
   const acc = (o: number, c: number, t: number) => `a${o}_${c}_${t}`;
-  const window = (kw: number) => `vec4<f32>(${range(4).map((t) => `s${t * sw + kw * dw}`).join(", ")})`;
+  const window = (i: number, kw: number) =>
+    `vec4<f32>(${range(4).map((t) => `s${i}_${t * sw + kw * dw}`).join(", ")})`;
   const { XR, XW } = rowsTextureBlock({ tm: 4, tn: 4 }, g);
   const inputs = texture
     ? `const XR = ${XR}u; const XW = ${XW}u; const XP = ${XP}u; const DP = ${DP}u;
@@ -280,26 +299,33 @@ function conv2dRowsWeightGradSource(
 @group(0) @binding(2) var DY: texture_2d<f32>;`
     : `@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<vec4<f32>>;`;
-  const dyLoad = (o: number) =>
-    texture
-      ? `let pd${o} = n * Cout + dyc${o}; ` +
-        `let d${o} = textureLoad(DY, vec2<u32>(pd${o} % DP * (OW / 4u) + ow0 / 4u, pd${o} / DP * OH + oh), 0);`
-      : `let d${o} = dy[((n * Cout + dyc${o}) * OH + oh) * (OW / 4u) + ow0 / 4u];`;
-  // channel c's segment for tap row kh: s0 .. s(L-1)
-  const segment = (c: number, kh: number) =>
+  // step j's dy vec4 for channel o; rows past OH (OH not a multiple of the step) are zeros
+  const dyLoad = (o: number, j: number) => {
+    const oh = j ? `min(oh + ${j}u, OH - 1u)` : "oh";
+    const load = texture
+      ? `textureLoad(DY, vec2<u32>(pd${o} % DP * (OW / 4u) + ow0 / 4u, pd${o} / DP * OH + ${oh}), 0)`
+      : `dy[((n * Cout + dyc${o}) * OH + ${oh}) * (OW / 4u) + ow0 / 4u]`;
+    return `let d${o}_${j} = ${j ? `select(vec4<f32>(0.0), ${load}, oh + ${j}u < OH)` : load};`;
+  };
+  // the channel's input row at offset offsets[i]: s{i}_0 .. s{i}_(L-1)
+  const segment = (i: number) =>
     texture
       ? [
-        `          let px = n * Cin + xc${c}; let ty = px / XP * XR + oh + ${kh}u; let tx = px % XP * XW + ow0 / 4u;`,
+        `          let ty${i} = px / XP * XR + min(oh + ${offsets[i]}u, XR - 1u);`,
         ...range(Math.ceil(L / 4)).map((j) =>
-          `          let t${j} = textureLoad(X, vec2<u32>(tx + ${j}u, ty), 0);`
+          `          let t${i}_${j} = textureLoad(X, vec2<u32>(tx + ${j}u, ty${i}), 0);`
         ),
-        ...U.map((u) => `          let s${u} = t${u >> 2}.${"xyzw"[u & 3]};`),
+        ...U.map((u) => `          let s${i}_${u} = t${i}_${u >> 2}.${"xyzw"[u & 3]};`),
       ]
       : [
-        `          let ih = i32(oh) * ${sh} - ${ph} + ${kh * dh};
-          let row = ((n * Cin + xc${c}) * H + u32(clamp(ih, 0, i32(H) - 1))) * W; let rowIn = u32(ih) < H;`,
-        ...U.map((u) => `          let s${u} = select(0.0, x[row + x${u}], rowIn && in${u});`),
+        `          let ih${i} = i32(oh) * ${sh} - ${ph} + ${offsets[i]};
+          let row${i} = (plane + u32(clamp(ih${i}, 0, i32(H) - 1))) * W; let rowIn${i} = u32(ih${i}) < H;`,
+        ...U.map((u) => `          let s${i}_${u} = select(0.0, x[row${i} + x${u}], rowIn${i} && in${u});`),
       ];
+  const channel = (c: number) =>
+    texture
+      ? `          let px = n * Cin + xc${c}; let tx = px % XP * XW + ow0 / 4u;`
+      : `          let plane = (n * Cin + xc${c}) * H;`;
   return /* wgsl */ `
 ${convConsts(g)}
 const CIB = ${Math.ceil(Cig / tci)}u; const COB = ${Math.ceil(Cog / tco)}u;
@@ -315,9 +341,10 @@ ${O.map((o) => `  let dyc${o} = g * Cog + min(co0 + ${o}u, Cog - 1u);`).join("\n
 ${C.map((c) => `  let xc${c} = g * Cig + min(ci0 + ${c}u, Cig - 1u);`).join("\n")}
 ${O.flatMap((o) => C.flatMap((c) => taps.map((t) => `  var ${acc(o, c, t)} = vec4<f32>(0.0);`))).join("\n")}
   for (var n = split * ${perImages}u; n < min(${g.N}u, (split + 1u) * ${perImages}u); n++) {
-    for (var oh = 0u; oh < OH; oh++) {
+    for (var oh = 0u; oh < OH; oh += ${step}u) {
       for (var ow0 = 0u; ow0 < OW; ow0 += 4u) {
-${O.map((o) => `        ${dyLoad(o)}`).join("\n")}
+${texture ? O.map((o) => `        let pd${o} = n * Cout + dyc${o};`).join("\n") : ""}
+${J.flatMap((j) => O.map((o) => `        ${dyLoad(o, j)}`)).join("\n")}
 ${
     texture ? "" : [
       `        let iw0 = i32(ow0) * ${sw} - ${pw};`,
@@ -327,19 +354,25 @@ ${
     ].join("\n")
   }
 ${
-    C.flatMap((c) =>
-      range(g.KH).flatMap((kh) => [
-        `        {`,
-        ...segment(c, kh),
-        ...range(g.KW).flatMap((kw) => [
-          `          let w${kw} = ${window(kw)};`,
-          ...O.map((o) =>
-            `          ${acc(o, c, kh * g.KW + kw)} = fma(d${o}, w${kw}, ${acc(o, c, kh * g.KW + kw)});`
-          ),
-        ]),
-        `        }`,
-      ])
-    ).join("\n")
+    C.flatMap((c) => [
+      `        {`,
+      channel(c),
+      ...offsets.flatMap((_, i) => segment(i)),
+      ...range(g.KH).flatMap((kh) =>
+        range(g.KW).flatMap((kw) => {
+          const t = kh * g.KW + kw;
+          return [
+            ...J.map((j) => `          let w${j}_${t} = ${window(rowOf(j, kh), kw)};`),
+            ...O.map((o) =>
+              `          ${acc(o, c, t)} = ${
+                J.reduce((sum, j) => `fma(d${o}_${j}, w${j}_${t}, ${sum})`, acc(o, c, t))
+              };`
+            ),
+          ];
+        })
+      ),
+      `        }`,
+    ]).join("\n")
   }
       }
     }
