@@ -1,4 +1,4 @@
-// Timing kernel variants side by side (bench/attention_ab.ts, bench/matmul_ab.ts). On the shared
+// Timing kernel variants side by side (bench/attention_ab.ts, matmul_ab.ts, conv_ab.ts). On the shared
 // 2-core hosts a kernel's time drifts by up to 1.5x from one second to the next, so separate medians
 // hide 10% differences; launches that run back to back in one submission see the same host, as the
 // tuner's candidates do (bench/RESULTS.md, session 20).
@@ -7,16 +7,8 @@ import { gpu } from "../tensor/mod.ts";
 import type { Dispatch } from "../tensor/webgpu/runtime.ts";
 
 /** The launches `call` makes that `keep` accepts, recorded instead of run (the others run). */
-export function record(call: () => void, keep: (d: Dispatch) => boolean = () => true): Dispatch[] {
-  const mine: Dispatch[] = [], run = gpu().run;
-  gpu().run = (d: Dispatch) => void (keep(d) ? mine.push(d) : run.call(gpu(), d));
-  try {
-    call();
-  } finally {
-    gpu().run = run;
-  }
-  return mine;
-}
+export const record = (call: () => void, keep?: (d: Dispatch) => boolean): Dispatch[] =>
+  gpu().recording(call, keep)[1];
 
 /**
  * Each set of launches' GPU time in each of `rounds` rounds; a round runs every set back to back in

@@ -4,6 +4,7 @@
 
 import assert from "node:assert";
 import { device, F, gpu, randn, tidy } from "../tensor/mod.ts";
+import type { Binding, Dispatch } from "../tensor/webgpu/runtime.ts";
 import { tuner } from "../tensor/webgpu/tuner.ts";
 import { keyIsCurrent, VARIANTS } from "../tensor/webgpu/variants.ts";
 import { relError } from "./helpers/check.ts";
@@ -76,6 +77,30 @@ Deno.test({
       const entries = JSON.parse(await Deno.readTextFile(tuner.cacheFile)).entries;
       assert.deepEqual(known().map((k) => k.split("|")[2]).sort(), ["kk", "kn"]);
       for (const k of known()) assert.equal(entries[k].hashes.length, 1, JSON.stringify(entries[k]));
+    } finally {
+      g.timed = timed;
+    }
+  }));
+
+Deno.test({
+  name: "a conv's storage-form row candidates are timed with the weight copy that each call makes",
+  ignore: device() !== "webgpu",
+}, () =>
+  withTuning(async () => {
+    const g = gpu(), timed = g.timed, sent: Dispatch[][] = [];
+    g.timed = (ds) => (sent.push(ds), timed.call(g, ds));
+    try {
+      // 5 x 6 planes, 4 -> 8 channels: a shape class in no shipped table
+      const [x, w] = [randn([1, 4, 5, 6]), randn([8, 4, 3, 3])];
+      await tidy(() => F.conv2d(x, w, null, { padding: 1 })).toArray();
+      await tuner.settled();
+      const all = sent.flat(), conv = all.findIndex((d) => d.name === "conv2d_forward_rows16x8");
+      assert.ok(conv >= 0, `rows16x8 was not timed: ${[...new Set(all.map((d) => d.name))]}`);
+      const weights = all[conv].reads[1] as Binding;
+      assert.ok(
+        all.slice(0, conv).some((d) => d.writes.some((b) => (b as Binding).buffer === weights.buffer)),
+        "no launch timed before the kernel writes the weights it reads",
+      );
     } finally {
       g.timed = timed;
     }

@@ -145,7 +145,9 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
     // gradient, whose run reads dy with zeros inserted)
     const direct = which === "forward" || g.s.join() === "1,1";
     const planes = rows && direct && rows.W % 4 === 0 ? fold(inputPlanes(rows, ac.offset), ac) : null;
-    let wt: Tensor | null = null; // the weights as the rows kernel reads them, made on first use
+    // the weights as the rows kernel reads them, made on first use, and the launches that make them:
+    // each call pays for those, so they run (and are timed) with each storage candidate
+    let wt: [Tensor, Dispatch[]] | null = null;
     let dyz: Tensor | null = null; // a strided conv's dy with zeros inserted, for the rows kernel
     // split-K partial sums must fit comfortably (weights of deep layers are millions of floats)
     const splitsOf = (v: Variant) => v.gemm?.splitK ?? v.wrows?.splits ?? v.convTiled?.splitK ?? 1;
@@ -197,11 +199,11 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
             },
           ];
         }
-        wt ??= rowsWeights(which, bc, g);
-        return [...launches, {
+        wt ??= gpu().recording(() => rowsWeights(which, bc, g));
+        return [...launches, ...wt[1], {
           ...conv,
           code: conv2dRowsWGSL(v.rows, rows!, { flip: which === "input", epilogue: fused?.e }),
-          reads: [src.storage.binding, wt.storage.binding, ...extra],
+          reads: [src.storage.binding, wt[0].storage.binding, ...extra],
         }];
       }
       if (!v.gemm && !v.wrows && !v.convTiled) {
@@ -249,7 +251,7 @@ function convKernel(which: Which, a: Tensor, b: Tensor, g: Geometry, fused?: Fus
       return splits === 1 ? { ...kernel, ...io } : splitK(kernel, io.reads, out, splits, partials);
     });
     // (buffers and textures are reused only by later commands)
-    for (const t of [...partials, wt, dyz]) t?.dispose();
+    for (const t of [...partials, wt?.[0], dyz]) t?.dispose();
     for (const t of textures) gpu().textures.release(t);
   }
   if (ac !== a) ac.dispose();

@@ -155,6 +155,20 @@ export class Runtime {
     });
   }
 
+  /**
+   * Runs `call` with the launches it makes collected instead of run (those `keep` accepts; the
+   * others run): its result and those launches, for the caller to run later, or to time.
+   */
+  recording<T>(call: () => T, keep: (d: Dispatch) => boolean = () => true): [T, Dispatch[]] {
+    const mine: Dispatch[] = [], run = this.run;
+    this.run = (d: Dispatch) => void (keep(d) ? mine.push(d) : run.call(this, d));
+    try {
+      return [call(), mine];
+    } finally {
+      this.run = run;
+    }
+  }
+
   /** Records one kernel launch after checking it against the device's limits. */
   run(d: Dispatch): void {
     const p = this.#profile;
