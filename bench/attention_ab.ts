@@ -12,10 +12,8 @@
 // (B images, 8 heads, d 64). Variants that do not fit a shape fall back to the tuner's choice.
 
 import { F, gpu, randn, tidy } from "../tensor/mod.ts";
-import type { Dispatch } from "../tensor/webgpu/runtime.ts";
-import { median, record, sideBySide } from "./side_by_side.ts";
-import { tuner } from "../tensor/webgpu/tuner.ts";
-import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
+import { median, variantsSideBySide } from "./side_by_side.ts";
+import { VARIANTS } from "../tensor/webgpu/variants.ts";
 
 const [op, ...names] = Deno.args;
 if (!op?.startsWith("attention") || !VARIANTS[op] || names.length < 2) {
@@ -40,17 +38,8 @@ for (const shape of shapes) {
         t.grad = null;
       }
     });
-  // one call per variant to compile and tune the rest, then one recorded: the pass's launches
-  const launches: Dispatch[][] = [];
-  for (const name of names) {
-    forceVariant(op, name);
-    call();
-    await tuner.settled();
-    await gpu().done();
-    launches.push(record(call, (d) => ofPass.has(d.name)));
-  }
-  forceVariant(op, null);
-  const ms = await sideBySide(launches, ROUNDS);
+  // the pass's launches
+  const { launches, ms } = await variantsSideBySide(op, names, call, ROUNDS, (d) => ofPass.has(d.name));
   const ran = (i: number) => [...new Set(launches[i].map((d) => d.name))].join("+");
   console.log(
     `${shape} (B${B} Tq${T} Tk${Tk}): ` +

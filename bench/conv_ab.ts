@@ -12,9 +12,8 @@
 
 import { F, gpu, randn, tidy } from "../tensor/mod.ts";
 import type { Dispatch } from "../tensor/webgpu/runtime.ts";
-import { median, record, sideBySide } from "./side_by_side.ts";
-import { tuner } from "../tensor/webgpu/tuner.ts";
-import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
+import { median, variantsSideBySide } from "./side_by_side.ts";
+import { VARIANTS } from "../tensor/webgpu/variants.ts";
 
 const [op, ...names] = Deno.args;
 if (
@@ -44,16 +43,7 @@ for (const shape of shapes) {
     });
   // the weight gradient's own launches (the forward and the packs of x and dy are not timed)
   const keep = op === "conv2d" ? undefined : (d: Dispatch) => d.name.startsWith(op);
-  const launches: Dispatch[][] = [];
-  for (const name of names) {
-    forceVariant(op, name);
-    call();
-    await tuner.settled();
-    await gpu().done();
-    launches.push(record(call, keep));
-  }
-  forceVariant(op, null);
-  const ms = await sideBySide(launches, ROUNDS);
+  const { launches, ms } = await variantsSideBySide(op, names, call, ROUNDS, keep);
   const ran = (i: number) => launches[i].map((d) => (d.copy ? "copy" : d.name)).join("+");
   console.log(
     `${shape}: ` +

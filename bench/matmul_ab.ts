@@ -10,10 +10,8 @@
 // measuring what the forced variant does not cover.
 
 import { F, gpu, randn, tidy } from "../tensor/mod.ts";
-import type { Dispatch } from "../tensor/webgpu/runtime.ts";
-import { median, record, sideBySide } from "./side_by_side.ts";
-import { tuner } from "../tensor/webgpu/tuner.ts";
-import { forceVariant, VARIANTS } from "../tensor/webgpu/variants.ts";
+import { median, variantsSideBySide } from "./side_by_side.ts";
+import { VARIANTS } from "../tensor/webgpu/variants.ts";
 
 const names = Deno.args;
 if (names.length < 2 || names.some((n) => !VARIANTS.matmul.some((v) => v.name === n))) {
@@ -27,17 +25,13 @@ const shapes = (Deno.env.get("SHAPES") ?? "1024x1024x1024,512x2048x512,2048x96x6
 console.log(`adapter: ${gpu().adapter.description}; matmul, ${ROUNDS} rounds, ms per call (median / best)`);
 for (const [M, N, K] of shapes) {
   const a = randn([M, K]), b = randn([K, N]);
-  const launches: Dispatch[][] = [];
-  for (const name of names) {
-    forceVariant("matmul", name);
-    tidy(() => F.matmul(a, b));
-    await tuner.settled();
-    await gpu().done();
-    // the call's launches: its texture copies or packs, and the product
-    launches.push(record(() => tidy(() => F.matmul(a, b))));
-  }
-  forceVariant("matmul", null);
-  const ms = await sideBySide(launches, ROUNDS);
+  // the call's launches: its texture copies or packs, and the product
+  const { launches, ms } = await variantsSideBySide(
+    "matmul",
+    names,
+    () => tidy(() => F.matmul(a, b)),
+    ROUNDS,
+  );
   const ran = (i: number) => launches[i].map((d) => (d.copy ? "copy" : d.name)).join("+");
   console.log(
     `${M}x${N}x${K}: ` +

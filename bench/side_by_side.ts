@@ -5,6 +5,8 @@
 
 import { gpu } from "../tensor/mod.ts";
 import type { Dispatch } from "../tensor/webgpu/runtime.ts";
+import { tuner } from "../tensor/webgpu/tuner.ts";
+import { forceVariant } from "../tensor/webgpu/variants.ts";
 
 /** The launches `call` makes that `keep` accepts, recorded instead of run (the others run). */
 export const record = (call: () => void, keep?: (d: Dispatch) => boolean): Dispatch[] =>
@@ -26,3 +28,27 @@ export async function sideBySide(sets: Dispatch[][], rounds: number): Promise<nu
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/**
+ * `op`'s variants `names` side by side in `call`: with each one forced, one call to compile and tune
+ * the rest, then one recorded (its launches that `keep` accepts); then those sets timed in `rounds`
+ * rotated rounds. Each variant's launches and its times, ms per round.
+ */
+export async function variantsSideBySide(
+  op: string,
+  names: string[],
+  call: () => void,
+  rounds: number,
+  keep?: (d: Dispatch) => boolean,
+): Promise<{ launches: Dispatch[][]; ms: number[][] }> {
+  const launches: Dispatch[][] = [];
+  for (const name of names) {
+    forceVariant(op, name);
+    call();
+    await tuner.settled();
+    await gpu().done();
+    launches.push(record(call, keep));
+  }
+  forceVariant(op, null);
+  return { launches, ms: await sideBySide(launches, rounds) };
+}
