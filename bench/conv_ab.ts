@@ -1,10 +1,11 @@
-// Which conv2d forward variants are faster, side by side: each forced variant's launches (texture
-// copies and packs included) are recorded from one real call, then all of them run back to back in
-// one timed submission per round, 20 rounds with the order rotated, as bench/matmul_ab.ts does for
-// matmul (why: bench/RESULTS.md, session 20).
+// Which conv2d variants are faster, side by side, forward (`conv2d`) or weight gradient
+// (`conv2d_weight`): each forced variant's launches (texture copies and packs included; for the
+// weight gradient its own launches only) are recorded from one real call, then all of them run back
+// to back in one timed submission per round, 20 rounds with the order rotated
+// (bench/side_by_side.ts; why: bench/RESULTS.md, session 20).
 //
-//   deno run -A bench/conv_ab.ts rows16x8r2 trows16x8r2
-//   SHAPES=32x32x16x16-32k3s1 deno run -A bench/conv_ab.ts trows8x8r4 prows8x8r4
+//   deno run -A bench/conv_ab.ts conv2d rows16x8r2 trows16x8r2
+//   SHAPES=32x32x16x16-32k3s1 deno run -A bench/conv_ab.ts conv2d_weight twrows8x2 twrows16x2
 //
 // A shape is N x Cin x H x W - Cout, kernel k x k, stride s, padding k / 2: by default the default
 // model's encoder convs at batch 32. CAPTIONER_TUNE=0 keeps the tuner from measuring what the
